@@ -1,0 +1,235 @@
+"""The only writer of audit rows: an intent row before each S3 call, an outcome row after it."""
+
+import datetime
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from sharing import s3
+from sharing.models import AuditChainHead, AuditEvent, Outcome, Phase
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "created_at",
+    "operation",
+    "phase",
+    "actor_id",
+    "actor_name",
+    "action",
+    "bucket",
+    "key",
+    "outcome",
+    "error_code",
+    "message",
+    "request_id",
+    "client_ip",
+    "user_agent",
+    "duration_ms",
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, and from where: the user (or None for the system) with address and browser."""
+
+    user: Any = None
+    ip: str | None = None
+    user_agent: str = ""
+    name: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> "Actor":
+        user = request.user if request.user.is_authenticated else None
+        return cls(
+            user=user,
+            ip=client_ip(request),
+            user_agent=request.headers.get("User-Agent", "")[:300],
+            name=user.get_username() if user else "",
+        )
+
+    @classmethod
+    def system(cls, name: str) -> "Actor":
+        return cls(name=name)
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.user.get_username() if self.user else "")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """Return the caller's address; X-Forwarded-For only when our own proxy is trusted to set it."""
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        # The right-most entry is the one our proxy added; the others are the client's claims.
+        candidates = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if candidates:
+            return candidates[-1]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@dataclass
+class Call:
+    """What a service tells about an S3 call in progress; becomes the outcome row's message."""
+
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def row_hash(row: AuditEvent) -> str:
+    """Return the chained hash of a row: its fields plus the previous row's hash."""
+    values = {}
+    for name in HASHED_FIELDS:
+        value = getattr(row, name)
+        if name == "created_at":
+            value = value.astimezone(datetime.UTC).isoformat()
+        elif value is not None:
+            value = str(value)
+        values[name] = value
+    payload = json.dumps(values, sort_keys=True, ensure_ascii=True) + row.prev_hash
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _append(**fields: Any) -> AuditEvent:
+    # The head row is locked for the whole append so that concurrent writers never fork the chain.
+    with transaction.atomic():
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        row = AuditEvent(created_at=timezone.now(), prev_hash=head.last_hash, **fields)
+        row.hash = row_hash(row)
+        row.save(force_insert=True)
+        head.last_id = row.pk
+        head.last_hash = row.hash
+        head.save(update_fields=["last_id", "last_hash"])
+    return row
+
+
+def _actor_fields(actor: Actor) -> dict[str, Any]:
+    return {
+        "actor": actor.user,
+        "actor_name": actor.label[:150],
+        "client_ip": actor.ip,
+        "user_agent": actor.user_agent[:300],
+    }
+
+
+def record(
+    *,
+    actor: Actor,
+    action: str,
+    outcome: str,
+    bucket: str = "",
+    key: str = "",
+    message: str = "",
+    error_code: str = "",
+) -> AuditEvent:
+    """Append one self-contained event (a login, a denial, a link opened)."""
+    return _append(
+        phase=Phase.EVENT,
+        action=action,
+        outcome=outcome,
+        bucket=bucket,
+        key=key[:1024],
+        message=message[:500],
+        error_code=error_code[:100],
+        **_actor_fields(actor),
+    )
+
+
+@contextmanager
+def s3_call(*, actor: Actor, action: str, bucket: str = "", key: str = "") -> Iterator[Call]:
+    """Record the intent, run the block (the S3 call), then record its outcome, failures included."""
+    operation = uuid.uuid4()
+    common = {"operation": operation, "action": action, "bucket": bucket, "key": key[:1024]}
+    common.update(_actor_fields(actor))
+    _append(phase=Phase.INTENT, outcome=Outcome.PENDING, **common)
+    call = Call()
+    started = time.monotonic()
+    s3.reset_request_id()
+    try:
+        yield call
+    except s3.S3Error as error:
+        _append(
+            phase=Phase.OUTCOME,
+            outcome=Outcome.FAILURE,
+            error_code=error.code[:100],
+            message=error.message[:500],
+            request_id=error.request_id[:200],
+            duration_ms=_elapsed_ms(started),
+            **common,
+        )
+        raise
+    except BaseException as error:
+        _append(
+            phase=Phase.OUTCOME,
+            outcome=Outcome.FAILURE,
+            error_code=type(error).__name__[:100],
+            message="The portal failed while running this action.",
+            duration_ms=_elapsed_ms(started),
+            **common,
+        )
+        raise
+    _append(
+        phase=Phase.OUTCOME,
+        outcome=Outcome.SUCCESS,
+        message=call.message[:500],
+        request_id=s3.last_request_id()[:200],
+        duration_ms=_elapsed_ms(started),
+        **common,
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def verify() -> list[str]:
+    """Return the problems found in the hash chain (an empty list when it is intact)."""
+    problems: list[str] = []
+    expected_prev = GENESIS_HASH
+    last_id = 0
+    for row in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        if row.prev_hash != expected_prev:
+            problems.append(f"row {row.pk}: the row before it was deleted or changed")
+        if row_hash(row) != row.hash:
+            problems.append(f"row {row.pk}: its contents were changed")
+        expected_prev = row.hash
+        last_id = row.pk
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head and (head.last_id, head.last_hash) != (last_id, expected_prev):
+        problems.append(f"the newest rows after {last_id} were deleted")
+    return problems
+
+
+def reconcile(*, older_than_seconds: int) -> int:
+    """Close intents left without an outcome (a crash mid-call) with an 'unknown' row; return how many."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    finished = AuditEvent.objects.filter(phase=Phase.OUTCOME).values("operation")
+    stale = AuditEvent.objects.filter(phase=Phase.INTENT, created_at__lt=cutoff).exclude(
+        operation__in=finished
+    )
+    count = 0
+    for intent in stale.order_by("id"):
+        _append(
+            phase=Phase.OUTCOME,
+            outcome=Outcome.UNKNOWN,
+            operation=intent.operation,
+            action=intent.action,
+            bucket=intent.bucket,
+            key=intent.key,
+            actor_id=intent.actor_id,
+            actor_name=intent.actor_name,
+            client_ip=intent.client_ip,
+            user_agent=intent.user_agent,
+            message="No outcome was recorded; the process likely stopped during the call.",
+        )
+        count += 1
+    return count

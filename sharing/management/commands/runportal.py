@@ -1,0 +1,75 @@
+"""`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve."""
+
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from sharing import services
+from sharing.embedded import EmbeddedS3, EmbeddedS3Error
+
+GUNICORN_STOP_TIMEOUT = 15
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+class Command(BaseCommand):
+    help = "Serve the portal on 127.0.0.1:$PORT with everything it needs, until Ctrl-C."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--workers", type=int, default=2)
+
+    def handle(self, *args, workers: int, **options) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        storage = EmbeddedS3(settings.S3_EMBEDDED_DIR, s3_port=settings.S3_PORT) if settings.S3_EMBEDDED else None
+        web = None
+        try:
+            if storage:
+                self.stdout.write(f"Starting the embedded S3 server on {storage.endpoint_url} …")
+                storage.start()
+            else:
+                self.stdout.write(f"Using the S3 endpoint {settings.S3_ENDPOINT_URL or 'of AWS'}.")
+            self._say_how_to_log_in()
+            web = subprocess.Popen([
+                sys.executable, "-m", "gunicorn", "s3portal.wsgi",
+                "--bind", f"127.0.0.1:{settings.PORT}", "--workers", str(workers),
+                "--threads", "4", "--worker-class", "gthread", "--access-logfile", "-",
+            ])
+            web.wait()
+        except EmbeddedS3Error as error:
+            raise CommandError(f"The embedded S3 server did not start: {error}") from error
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping …")
+        finally:
+            if web and web.poll() is None:
+                web.terminate()
+                try:
+                    web.wait(GUNICORN_STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    web.kill()
+            if storage:
+                storage.stop()
+        self.stdout.write("Stopped.")
+
+    def _say_how_to_log_in(self) -> None:
+        password_file = settings.VAR_DIR / "first-admin-password.txt"
+        password = services.first_admin_create()
+        if password:
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        url = f"http://127.0.0.1:{settings.PORT}/"
+        self.stdout.write(self.style.SUCCESS(f"\nS3 Portal is starting on {url}"))
+        if password:
+            self.stdout.write(f"Log in as  admin  with password  {password}")
+            self.stdout.write(f"(kept in {password_file}; change it in the admin site)\n")
+        elif password_file.exists():
+            self.stdout.write(f"Log in as  admin  with the password in {password_file}\n")
+        else:
+            self.stdout.write("Log in with your account; `manage.py createsuperuser` adds one.\n")

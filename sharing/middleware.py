@@ -1,0 +1,39 @@
+"""Response headers and the storage-error page."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from sharing.s3 import S3Error
+
+
+class ContentSecurityPolicyMiddleware:
+    """Add the Content-Security-Policy header (Django 5.2 has none built in)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        s3_origin = settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL or "https:"
+        self.policy = settings.CONTENT_SECURITY_POLICY.format(s3=s3_origin)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response
+
+
+class StorageErrorMiddleware:
+    """Answer a storage failure that a view did not handle with a clear page and its status."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, S3Error):
+            return None
+        status = 503 if exception.status >= 500 else exception.status
+        return render(request, "storage_error.html", {"error": exception}, status=status)

@@ -1,0 +1,104 @@
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    MANAGE = "manage", "Manage"
+
+
+class BucketGrant(models.Model):
+    """A user's or a group's role on one bucket."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="bucket_grants"
+    )
+    bucket = models.CharField(max_length=63, db_index=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.READ)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bucket", "role"]
+        permissions = [("create_bucket", "Can create buckets")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="grant_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["user", "bucket"], name="one_grant_per_user_bucket"),
+            models.UniqueConstraint(fields=["group", "bucket"], name="one_grant_per_group_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        holder = self.user or f"group {self.group}"
+        return f"{holder}: {self.role} on {self.bucket}"
+
+
+class Outcome(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+    DENIED = "denied", "Denied"
+    UNKNOWN = "unknown", "Unknown (never completed)"
+
+
+class Phase(models.TextChoices):
+    INTENT = "intent", "Intent"
+    OUTCOME = "outcome", "Outcome"
+    EVENT = "event", "Event"
+
+
+class AuditEvent(models.Model):
+    """One append-only row of the audit trail; written only by sharing.audit."""
+
+    created_at = models.DateTimeField(db_index=True)
+    operation = models.UUIDField(default=uuid.uuid4, db_index=True, editable=False)
+    phase = models.CharField(max_length=10, choices=Phase.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    actor_name = models.CharField(max_length=150, blank=True, db_index=True)
+    action = models.CharField(max_length=40, db_index=True)
+    bucket = models.CharField(max_length=63, blank=True, db_index=True)
+    key = models.CharField(max_length=1024, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, db_index=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=200, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["bucket", "created_at"], name="audit_bucket_time")]
+
+    def __str__(self) -> str:
+        target = "/".join(part for part in (self.bucket, self.key) if part)
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {target} {self.outcome}"
+
+
+class AuditChainHead(models.Model):
+    """The hash of the newest audit row; a single row locked while a row is appended."""
+
+    last_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit head #{self.last_id}"

@@ -1,0 +1,327 @@
+"""The only door to S3: boto3 and botocore are imported here and nowhere else."""
+
+import contextvars
+import datetime
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+)
+from django.conf import settings
+
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys per request
+UNAVAILABLE = "The storage service cannot be reached right now. Try again in a minute."
+STATUS_BY_CODE = {
+    "NoSuchBucket": 404,
+    "NoSuchKey": 404,
+    "NotFound": 404,
+    "404": 404,
+    "NoSuchUpload": 404,
+    "BucketNotEmpty": 409,
+    "BucketAlreadyExists": 409,
+    "BucketAlreadyOwnedByYou": 409,
+    "OperationAborted": 409,
+    "AccessControlListNotSupported": 409,
+    "InvalidBucketName": 400,
+    "InvalidArgument": 400,
+    "KeyTooLongError": 400,
+    "EntityTooLarge": 400,
+    "AccessDenied": 403,
+    "403": 403,
+    "AllAccessDisabled": 403,
+    "NotImplemented": 501,
+    "InvalidAccessKeyId": 503,
+    "SignatureDoesNotMatch": 503,
+    "ExpiredToken": 503,
+    "SlowDown": 503,
+    "ServiceUnavailable": 503,
+    "503": 503,
+    "InternalError": 503,
+    "500": 503,
+}
+MESSAGES = {
+    "NoSuchBucket": "That bucket does not exist (any more).",
+    "NoSuchKey": "That file does not exist (any more).",
+    "NotFound": "Not found in storage.",
+    "404": "Not found in storage.",
+    "BucketNotEmpty": "The bucket is not empty: delete its files first, or empty it and delete it.",
+    "BucketAlreadyExists": "That bucket name is taken (bucket names are shared by all accounts).",
+    "BucketAlreadyOwnedByYou": "A bucket with that name already exists.",
+    "OperationAborted": "Another change to this bucket is in progress; try again shortly.",
+    "AccessControlListNotSupported": "This bucket refuses ACLs (Object Ownership: bucket owner enforced).",
+    "InvalidBucketName": "The storage refused that bucket name.",
+    "AccessDenied": "The storage refused the portal's request (access denied).",
+    "403": "The storage refused the portal's request (access denied).",
+    "NotImplemented": "The storage service does not support this operation.",
+    "InvalidAccessKeyId": "The storage refused the portal's credentials; an administrator must fix them.",
+    "SignatureDoesNotMatch": "The storage refused the portal's credentials; an administrator must fix them.",
+    "ExpiredToken": "The portal's storage credentials have expired; an administrator must renew them.",
+    "SlowDown": "The storage service is busy (throttling); try again in a minute.",
+}
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("s3_request_id", default="")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class S3Error(Exception):
+    """A storage failure with a message fit for people and the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, status: int, code: str = "", request_id: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    created: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class ObjectSummary:
+    key: str
+    size: int
+    last_modified: datetime.datetime
+    etag: str
+
+
+@dataclass(frozen=True)
+class Page:
+    folders: list[str]
+    objects: list[ObjectSummary]
+    next_token: str
+
+
+def last_request_id() -> str:
+    """Return the request id of the latest S3 response in this context."""
+    return _request_id.get()
+
+
+def reset_request_id() -> None:
+    """Forget the latest request id (called before a new audited call)."""
+    _request_id.set("")
+
+
+def _remember_request_id(parsed: dict[str, Any] | None = None, **_: Any) -> None:
+    metadata = (parsed or {}).get("ResponseMetadata", {})
+    _request_id.set(metadata.get("RequestId") or metadata.get("HostId") or "")
+
+
+def _settings_key() -> tuple:
+    return (
+        settings.S3_ENDPOINT_URL or None,
+        settings.S3_REGION,
+        settings.S3_ACCESS_KEY_ID or None,
+        settings.S3_SECRET_ACCESS_KEY or None,
+        settings.S3_SESSION_TOKEN or None,
+        settings.S3_ADDRESSING_STYLE,
+        settings.S3_CONNECT_TIMEOUT,
+        settings.S3_READ_TIMEOUT,
+        settings.S3_MAX_ATTEMPTS,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _build_client(key: tuple) -> Any:
+    endpoint, region, access, secret, token, style, connect, read, attempts = key
+    config = Config(
+        signature_version="s3v4",
+        region_name=region,
+        connect_timeout=connect,
+        read_timeout=read,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        s3={"addressing_style": style},
+    )
+    # Keys left out fall through to boto3's default chain (environment, IAM role).
+    session = boto3.session.Session(
+        aws_access_key_id=access, aws_secret_access_key=secret, aws_session_token=token
+    )
+    client = session.client("s3", endpoint_url=endpoint, config=config)
+    client.meta.events.register("after-call.s3", _remember_request_id)
+    return client
+
+
+def client() -> Any:
+    """Return the boto3 client for the configured endpoint (built once per configuration)."""
+    return _build_client(_settings_key())
+
+
+def _error_from_client_error(error: ClientError) -> S3Error:
+    details = error.response.get("Error", {})
+    code = str(details.get("Code", ""))
+    status = STATUS_BY_CODE.get(code)
+    if status is None:
+        http_status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        status = 503 if http_status >= 500 else 400
+    message = MESSAGES.get(code) or details.get("Message") or "The storage service refused this."
+    request_id = error.response.get("ResponseMetadata", {}).get("RequestId", "")
+    return S3Error(message, status=status, code=code, request_id=request_id)
+
+
+def translated(function: Callable[P, R]) -> Callable[P, R]:
+    """Turn botocore's exceptions into S3Error for the wrapped gateway function."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except ClientError as error:
+            raise _error_from_client_error(error) from error
+        except NoCredentialsError as error:
+            raise S3Error(
+                "The portal has no storage credentials; an administrator must configure them.",
+                status=503,
+                code="NoCredentials",
+            ) from error
+        except BotoCoreError as error:
+            # Connection refused, timeouts, DNS: all mean the endpoint is out of reach.
+            raise S3Error(UNAVAILABLE, status=503, code=type(error).__name__) from error
+
+    return wrapper
+
+
+@translated
+def list_buckets() -> list[Bucket]:
+    """Return every bucket the portal's credentials can see, by name."""
+    response = client().list_buckets()
+    return sorted(
+        (Bucket(name=b["Name"], created=b.get("CreationDate")) for b in response.get("Buckets", [])),
+        key=lambda bucket: bucket.name,
+    )
+
+
+@translated
+def bucket_exists(name: str) -> bool:
+    """Return whether a bucket of that name exists (one owned by someone else counts)."""
+    try:
+        client().head_bucket(Bucket=name)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        if code in ("403", "AccessDenied"):
+            return True
+        raise
+    return True
+
+
+@translated
+def create_bucket(name: str, *, allow_acls: bool = False) -> None:
+    """Create a bucket in the configured region."""
+    params: dict[str, Any] = {"Bucket": name}
+    if settings.S3_REGION != "us-east-1":
+        params["CreateBucketConfiguration"] = {"LocationConstraint": settings.S3_REGION}
+    if allow_acls:
+        params["ObjectOwnership"] = "BucketOwnerPreferred"
+    client().create_bucket(**params)
+
+
+@translated
+def delete_bucket(name: str) -> None:
+    """Delete an empty bucket."""
+    client().delete_bucket(Bucket=name)
+
+
+@translated
+def bucket_is_empty(name: str) -> bool:
+    """Return whether the bucket holds no objects."""
+    response = client().list_objects_v2(Bucket=name, MaxKeys=1)
+    return response.get("KeyCount", 0) == 0
+
+
+def _batches(keys: Iterator[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
+    batch: list[dict[str, str]] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == DELETE_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _all_object_identifiers(name: str) -> Iterator[dict[str, str]]:
+    paginator = client().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=name):
+        for item in page.get("Contents", []):
+            yield {"Key": item["Key"]}
+
+
+@translated
+def empty_bucket(name: str) -> int:
+    """Delete every object and abort every unfinished upload in a bucket; return objects deleted."""
+    s3 = client()
+    deleted = 0
+    for batch in _batches(_all_object_identifiers(name)):
+        response = s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise S3Error(
+                f"{len(errors)} files could not be deleted ({first.get('Code')}: {first.get('Key')}).",
+                status=STATUS_BY_CODE.get(first.get("Code", ""), 409),
+                code=first.get("Code", ""),
+            )
+        deleted += len(batch)
+    uploads = s3.get_paginator("list_multipart_uploads")
+    for page in uploads.paginate(Bucket=name):
+        for upload in page.get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    return deleted
+
+
+@translated
+def allow_public_access(name: str) -> None:
+    """Remove the bucket's Block Public Access settings so files may be made public."""
+    client().delete_public_access_block(Bucket=name)
+
+
+@translated
+def abort_incomplete_uploads_after(name: str, *, days: int) -> None:
+    """Set a lifecycle rule that aborts multipart uploads left unfinished for that many days."""
+    client().put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "s3portal-abort-incomplete-uploads",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
+                }
+            ]
+        },
+    )
+
+
+@translated
+def list_page(bucket: str, *, prefix: str = "", token: str = "", size: int = 200) -> Page:
+    """Return one page of a folder: its sub-folders and files, and the token of the next page."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": size}
+    if token:
+        params["ContinuationToken"] = token
+    response = client().list_objects_v2(**params)
+    return Page(
+        folders=[item["Prefix"] for item in response.get("CommonPrefixes", [])],
+        objects=[
+            ObjectSummary(
+                key=item["Key"],
+                size=item.get("Size", 0),
+                last_modified=item["LastModified"],
+                etag=item.get("ETag", "").strip('"'),
+            )
+            for item in response.get("Contents", [])
+        ],
+        next_token=response.get("NextContinuationToken", "") if response.get("IsTruncated") else "",
+    )

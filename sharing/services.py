@@ -1,0 +1,75 @@
+"""Every action a person can take: check permission, record the intent, call S3, record the outcome."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from sharing import audit, permissions, s3
+from sharing.audit import Actor
+from sharing.models import BucketGrant, Outcome, Role
+
+
+def bucket_create(
+    *, actor: Actor, name: str, allow_public: bool = False, abort_incomplete_days: int | None = None
+) -> list[str]:
+    """Create a bucket, grant its creator the manage role, and return warnings for unmet options."""
+    permissions.require_create_bucket(actor=actor, bucket=name)
+    with audit.s3_call(actor=actor, action="bucket.create", bucket=name):
+        # On AWS us-east-1 CreateBucket answers 200 for a bucket we already own; without this
+        # check anyone allowed to create buckets could claim an existing one.
+        if s3.bucket_exists(name):
+            raise s3.S3Error(
+                "A bucket with that name already exists.", status=409, code="BucketAlreadyExists"
+            )
+        s3.create_bucket(name, allow_acls=allow_public)
+    if actor.user is not None:
+        with transaction.atomic():
+            BucketGrant.objects.filter(group=None, user=actor.user, bucket=name).delete()
+            BucketGrant.objects.create(user=actor.user, bucket=name, role=Role.MANAGE)
+
+    warnings = []
+    if allow_public:
+        try:
+            with audit.s3_call(actor=actor, action="bucket.allow_public", bucket=name):
+                s3.allow_public_access(name)
+        except s3.S3Error as error:
+            warnings.append(f"Public files could not be allowed: {error.message}")
+    if abort_incomplete_days:
+        try:
+            with audit.s3_call(actor=actor, action="bucket.set_lifecycle", bucket=name) as call:
+                s3.abort_incomplete_uploads_after(name, days=abort_incomplete_days)
+                call.message = f"Abort unfinished uploads after {abort_incomplete_days} days."
+        except s3.S3Error as error:
+            warnings.append(f"The clean-up rule for unfinished uploads was not set: {error.message}")
+    return warnings
+
+
+def bucket_delete(*, actor: Actor, name: str, empty_first: bool = False) -> int:
+    """Delete a bucket (emptying it first when asked); return how many files were deleted."""
+    permissions.require(actor=actor, bucket=name, role=Role.MANAGE, action="bucket.delete")
+    deleted = 0
+    if empty_first:
+        with audit.s3_call(actor=actor, action="bucket.empty", bucket=name) as call:
+            deleted = s3.empty_bucket(name)
+            call.message = f"{deleted} files deleted."
+    with audit.s3_call(actor=actor, action="bucket.delete", bucket=name):
+        # Some servers (SeaweedFS by default) delete non-empty buckets: never rely on them refusing.
+        if not s3.bucket_is_empty(name):
+            raise s3.S3Error(s3.MESSAGES["BucketNotEmpty"], status=409, code="BucketNotEmpty")
+        s3.delete_bucket(name)
+    # Grants must not outlive the bucket: a new bucket of the same name may belong to others.
+    BucketGrant.objects.filter(bucket=name).delete()
+    return deleted
+
+
+def first_admin_create(*, username: str = "admin") -> str | None:
+    """Create the first administrator with a generated password when no user exists; return it."""
+    User = get_user_model()
+    if User.objects.exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    User.objects.create_superuser(username=username, email="", password=password)
+    audit.record(actor=Actor.system("runportal"), action="user.create_first_admin",
+                 outcome=Outcome.SUCCESS, message=f"First administrator {username!r} created.")
+    return password

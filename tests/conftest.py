@@ -1,0 +1,90 @@
+"""Personas and storage fixtures: alice owns, bob reads, charlie has nothing."""
+
+import os
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from moto import mock_aws
+
+from sharing import services
+from sharing.audit import Actor
+from sharing.models import AuditEvent, BucketGrant, Role
+
+# Playwright's sync API keeps an event loop in the main thread; Django must not refuse DB access.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.S3_EMBEDDED = False
+    settings.S3_ENDPOINT_URL = ""
+    settings.S3_PUBLIC_ENDPOINT_URL = ""
+    settings.S3_ACCESS_KEY_ID = "testing"
+    settings.S3_SECRET_ACCESS_KEY = "testing"
+    settings.S3_SESSION_TOKEN = ""
+    settings.S3_REGION = "us-east-1"
+    settings.S3_ADDRESSING_STYLE = "path"
+    settings.S3_MAX_ATTEMPTS = 2
+    settings.S3_CONNECT_TIMEOUT = 2
+    settings.S3_READ_TIMEOUT = 5
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": str(tmp_path)}}
+
+
+@pytest.fixture
+def moto_s3():
+    """Run the test against moto's in-memory S3."""
+    with mock_aws():
+        yield
+
+
+def make_user(username: str, **extra) -> User:
+    return User.objects.create_user(username=username, email=f"{username}@example.com",
+                                    password=PASSWORD, **extra)
+
+
+@pytest.fixture
+def alice(db) -> User:
+    user = make_user("alice")
+    user.user_permissions.add(Permission.objects.get(codename="create_bucket"))
+    return user
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    return make_user("charlie")
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return User.objects.create_superuser(username="root", email="root@example.com", password=PASSWORD)
+
+
+@pytest.fixture
+def bucket(moto_s3, alice, bob) -> str:
+    """A bucket alice created (manage) and bob was granted read on."""
+    services.bucket_create(actor=Actor(user=alice, name="alice"), name="team-files")
+    BucketGrant.objects.create(user=bob, bucket="team-files", role=Role.READ)
+    return "team-files"
+
+
+def client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+def audit_rows(**filters) -> list[tuple[str, str, str]]:
+    """Return (action, phase, outcome) of matching audit rows, oldest first."""
+    rows = AuditEvent.objects.filter(**filters).order_by("id")
+    return [(row.action, row.phase, row.outcome) for row in rows]
