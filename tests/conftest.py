@@ -2,12 +2,15 @@
 
 import os
 
+import boto3
 import pytest
+from botocore.config import Config
 from django.contrib.auth.models import Permission, User
 from moto import mock_aws
 
 from sharing import services
 from sharing.audit import Actor
+from sharing.embedded import EmbeddedS3, free_s3_port
 from sharing.models import AuditEvent, BucketGrant, Role
 
 # Playwright's sync API keeps an event loop in the main thread; Django must not refuse DB access.
@@ -88,3 +91,45 @@ def audit_rows(**filters) -> list[tuple[str, str, str]]:
     """Return (action, phase, outcome) of matching audit rows, oldest first."""
     rows = AuditEvent.objects.filter(**filters).order_by("id")
     return [(row.action, row.phase, row.outcome) for row in rows]
+
+
+@pytest.fixture(scope="session")
+def embedded_s3(tmp_path_factory):
+    """One real SeaweedFS server for the whole run, on free ports in a temporary folder."""
+    server = EmbeddedS3(tmp_path_factory.mktemp("embedded-s3"), s3_port=free_s3_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def server_client(server: EmbeddedS3):
+    """Return a boto3 client of the test's own, with the server's keys (independent of settings)."""
+    return boto3.client(
+        "s3", endpoint_url=server.endpoint_url, region_name="us-east-1",
+        aws_access_key_id=server.credentials.access_key,
+        aws_secret_access_key=server.credentials.secret_key,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+def _remove_all_buckets(server: EmbeddedS3) -> None:
+    client = server_client(server)
+    for bucket in client.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=name, Key=item["Key"])
+        for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+            client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+        client.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def real_s3(embedded_s3, settings):
+    """Point the portal at the embedded server; every bucket is removed afterwards."""
+    settings.S3_ENDPOINT_URL = embedded_s3.endpoint_url
+    settings.S3_ACCESS_KEY_ID = embedded_s3.credentials.access_key
+    settings.S3_SECRET_ACCESS_KEY = embedded_s3.credentials.secret_key
+    settings.S3_ADDRESSING_STYLE = "path"
+    yield embedded_s3
+    _remove_all_buckets(embedded_s3)
