@@ -15,12 +15,10 @@ import secrets
 import shutil
 import signal
 import socket
-import string
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
 DEFAULT_S3_PORT = 8333
 HOST = "127.0.0.1"
@@ -40,8 +38,6 @@ GO_MEMORY_LIMIT = "1GiB"
 # weed mini turns AWS_* keys into an extra admin identity, S3_BUCKET into a bucket and WEED_* into
 # settings: the embedded server must know only the keys in s3.json, whatever the shell exports.
 SCRUBBED_ENV_PREFIXES = ("AWS_", "S3_", "WEED_")
-_KEY_ALPHABET = string.ascii_uppercase + string.digits
-_SECRET_ALPHABET = string.ascii_letters + string.digits
 _LOG_ERROR_LINE = re.compile(r"^(panic:|[EF]\d{4} )")
 
 
@@ -88,8 +84,8 @@ def load_or_create_credentials(data_dir: Path) -> Credentials:
     path = Path(data_dir) / "s3.json"
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        access_key = "".join(secrets.choice(_KEY_ALPHABET) for _ in range(20))
-        secret_key = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
+        access_key = secrets.token_hex(10).upper()  # 80 bits, shaped like an AWS key id
+        secret_key = secrets.token_urlsafe(30)  # 240 bits, 40 characters
         identity = {
             "name": "portal",
             "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
@@ -202,7 +198,11 @@ class EmbeddedS3:
                 )
         finally:
             os.close(lock)
-        self._wait_until_ready(keys, timeout)
+        try:
+            self._wait_until_ready(keys, timeout)
+        except BaseException:
+            self.stop()  # a Ctrl+C while waiting must not leave weed running on its own
+            raise
 
     def stop(self) -> None:
         """Stop weed: SIGTERM to its process group, SIGKILL after STOP_TIMEOUT seconds."""
@@ -224,21 +224,16 @@ class EmbeddedS3:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def _remove_sockets(self) -> None:
         # weed leaves unix sockets behind, even after SIGTERM, and mini puts its gRPC ones in /tmp
         # named by port. Called only while we hold the data dir and our ports are unused.
-        paths = [self.data_dir / "filer.sock", self.data_dir / "s3.sock"]
-        for service in ("master", "volume", "filer", "s3", "admin"):
-            port = self.ports[f"{service}.grpc"]
-            paths.append(Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock"))  # noqa: S108
+        paths = [self.data_dir / "filer.sock", self.data_dir / "s3.sock"] + [
+            Path(f"/tmp/seaweedfs-{name}-grpc-{self.ports[name + '.grpc']}.sock")  # noqa: S108
+            for name in ("master", "volume", "filer", "s3", "admin")
+        ]
         for path in paths:
             if path.is_socket():
                 path.unlink(missing_ok=True)
@@ -254,20 +249,14 @@ class EmbeddedS3:
         import boto3
         from botocore.config import Config
 
+        config = Config(
+            signature_version="s3v4", s3={"addressing_style": "path"},
+            connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1},
+        )  # fmt: skip
         client = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id=keys.access_key,
-            aws_secret_access_key=keys.secret_key,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                connect_timeout=1,
-                read_timeout=5,
-                retries={"total_max_attempts": 1},
-            ),
-        )
+            "s3", endpoint_url=self.endpoint_url, region_name="us-east-1", config=config,
+            aws_access_key_id=keys.access_key, aws_secret_access_key=keys.secret_key,
+        )  # fmt: skip
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:

@@ -5,6 +5,7 @@ from sharing import views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="bucket_list"), name="home"),
+    path("favicon.ico", views.favicon),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("buckets/", views.bucket_list, name="bucket_list"),

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sharing import audit, permissions, selectors, services
@@ -12,6 +13,11 @@ from sharing.audit import Actor
 from sharing.forms import BucketCreateForm, BucketDeleteForm
 from sharing.models import Outcome, Role
 from sharing.s3 import S3Error
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    return redirect(static("sharing/img/logo.svg"), permanent=True)
 
 
 def _failures_key(request: HttpRequest) -> str:

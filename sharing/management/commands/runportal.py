@@ -40,7 +40,7 @@ class Command(BaseCommand):
             web = subprocess.Popen([
                 sys.executable, "-m", "gunicorn", "s3portal.wsgi",
                 "--bind", f"127.0.0.1:{settings.PORT}", "--workers", str(workers),
-                "--threads", "4", "--worker-class", "gthread", "--access-logfile", "-",
+                "--threads", "4", "--worker-class", "gthread", "--access-logfile", "-", "--no-control-socket",
             ])
             web.wait()
         except EmbeddedS3Error as error:
