@@ -10,6 +10,8 @@ run: deps
 	$(BIN)/python manage.py runportal
 
 test: deps chromium
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

@@ -54,8 +54,17 @@ class ActionFilter(ValuesFilter):
 class AuditEventAdmin(admin.ModelAdmin):
     """The audit trail: read-only for everybody, superusers included."""
 
-    list_display = ("created_at", "actor_name", "action", "bucket", "key", "outcome", "error_code",
-                    "client_ip", "duration_ms")
+    list_display = (
+        "created_at",
+        "actor_name",
+        "action",
+        "bucket",
+        "key",
+        "outcome",
+        "error_code",
+        "client_ip",
+        "duration_ms",
+    )
     list_filter = (ActionFilter, "outcome", ActorFilter, BucketFilter, "phase", "created_at")
     search_fields = ("key",)
     date_hierarchy = "created_at"
@@ -81,9 +90,24 @@ class AuditEventAdmin(admin.ModelAdmin):
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit.csv"'
-        columns = ["id", "created_at", "operation", "phase", "actor_name", "action", "bucket", "key",
-                   "outcome", "error_code", "message", "request_id", "client_ip", "user_agent",
-                   "duration_ms", "hash"]
+        columns = [
+            "id",
+            "created_at",
+            "operation",
+            "phase",
+            "actor_name",
+            "action",
+            "bucket",
+            "key",
+            "outcome",
+            "error_code",
+            "message",
+            "request_id",
+            "client_ip",
+            "user_agent",
+            "duration_ms",
+            "hash",
+        ]
         writer = csv.writer(response)
         writer.writerow(columns)
         for row in queryset.order_by("id"):

@@ -53,7 +53,9 @@ class BucketCreateForm(forms.Form):
         max_length=200,
         strip=True,
         help_text="3–63 characters: lowercase letters, digits, dots and hyphens.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "autofocus": True}
+        ),
     )
     allow_public = forms.BooleanField(
         label="Allow public files",
@@ -79,7 +81,9 @@ class BucketCreateForm(forms.Form):
 class BucketDeleteForm(forms.Form):
     empty_first = forms.BooleanField(required=False, widget=forms.HiddenInput)
     confirm_name = forms.CharField(
-        label="Type the bucket's name to confirm", required=False, strip=True,
+        label="Type the bucket's name to confirm",
+        required=False,
+        strip=True,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 

@@ -16,7 +16,11 @@ class BucketGrant(models.Model):
     """A user's or a group's role on one bucket."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="grants",
     )
     group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.CASCADE, related_name="bucket_grants"

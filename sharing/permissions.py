@@ -43,13 +43,23 @@ def require(*, actor: Actor, bucket: str, role: str, action: str) -> str:
     """Return the actor's role on the bucket, or record a denial and raise 404 (no access) or 403."""
     granted = role_for(actor.user, bucket)
     if granted is None:
-        audit.record(actor=actor, action=action, bucket=bucket, outcome=Outcome.DENIED,
-                     message="No grant on this bucket.")
+        audit.record(
+            actor=actor,
+            action=action,
+            bucket=bucket,
+            outcome=Outcome.DENIED,
+            message="No grant on this bucket.",
+        )
         # Existence stays hidden: the answer is the same as for a bucket that does not exist.
         raise Http404("No such bucket.")
     if ROLE_RANK[granted] < ROLE_RANK[role]:
-        audit.record(actor=actor, action=action, bucket=bucket, outcome=Outcome.DENIED,
-                     message=f"Needs the {role} role; has {granted}.")
+        audit.record(
+            actor=actor,
+            action=action,
+            bucket=bucket,
+            outcome=Outcome.DENIED,
+            message=f"Needs the {role} role; has {granted}.",
+        )
         raise PermissionDenied(f"This needs the {role} role on {bucket}; you have {granted}.")
     return granted
 
@@ -57,6 +67,11 @@ def require(*, actor: Actor, bucket: str, role: str, action: str) -> str:
 def require_create_bucket(*, actor: Actor, bucket: str) -> None:
     """Record a denial and raise 403 unless the actor may create buckets."""
     if not can_create_bucket(actor.user):
-        audit.record(actor=actor, action="bucket.create", bucket=bucket, outcome=Outcome.DENIED,
-                     message="No permission to create buckets.")
+        audit.record(
+            actor=actor,
+            action="bucket.create",
+            bucket=bucket,
+            outcome=Outcome.DENIED,
+            message="No permission to create buckets.",
+        )
         raise PermissionDenied("You may not create buckets; ask an administrator.")

@@ -196,7 +196,10 @@ def list_buckets() -> list[Bucket]:
     """Return every bucket the portal's credentials can see, by name."""
     response = client().list_buckets()
     return sorted(
-        (Bucket(name=b["Name"], created=b.get("CreationDate")) for b in response.get("Buckets", [])),
+        (
+            Bucket(name=b["Name"], created=b.get("CreationDate"))
+            for b in response.get("Buckets", [])
+        ),
         key=lambda bucket: bucket.name,
     )
 

@@ -24,13 +24,17 @@ def bucket_rows(*, actor: Actor) -> list[BucketRow]:
         buckets = s3.list_buckets()
         call.message = f"{len(buckets)} buckets listed."
     return [
-        BucketRow(name=b.name, created=b.created, role=Role.MANAGE if roles is None else roles[b.name])
+        BucketRow(
+            name=b.name, created=b.created, role=Role.MANAGE if roles is None else roles[b.name]
+        )
         for b in buckets
         if roles is None or b.name in roles
     ]
 
 
-def folder_page(*, actor: Actor, bucket: str, prefix: str = "", token: str = "") -> tuple[str, s3.Page]:
+def folder_page(
+    *, actor: Actor, bucket: str, prefix: str = "", token: str = ""
+) -> tuple[str, s3.Page]:
     """Return the actor's role and one page of a folder of a bucket they may read."""
     role = permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.list")
     with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):

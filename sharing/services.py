@@ -41,7 +41,9 @@ def bucket_create(
                 s3.abort_incomplete_uploads_after(name, days=abort_incomplete_days)
                 call.message = f"Abort unfinished uploads after {abort_incomplete_days} days."
         except s3.S3Error as error:
-            warnings.append(f"The clean-up rule for unfinished uploads was not set: {error.message}")
+            warnings.append(
+                f"The clean-up rule for unfinished uploads was not set: {error.message}"
+            )
     return warnings
 
 
@@ -70,6 +72,10 @@ def first_admin_create(*, username: str = "admin") -> str | None:
         return None
     password = secrets.token_urlsafe(12)
     User.objects.create_superuser(username=username, email="", password=password)
-    audit.record(actor=Actor.system("runportal"), action="user.create_first_admin",
-                 outcome=Outcome.SUCCESS, message=f"First administrator {username!r} created.")
+    audit.record(
+        actor=Actor.system("runportal"),
+        action="user.create_first_admin",
+        outcome=Outcome.SUCCESS,
+        message=f"First administrator {username!r} created.",
+    )
     return password

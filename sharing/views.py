@@ -32,8 +32,12 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if cache.get(_failures_key(request), 0) >= settings.LOGIN_FAILURE_LIMIT:
-            audit.record(actor=Actor.from_request(request), action="login", outcome=Outcome.DENIED,
-                         message="Too many failed attempts from this address.")
+            audit.record(
+                actor=Actor.from_request(request),
+                action="login",
+                outcome=Outcome.DENIED,
+                message="Too many failed attempts from this address.",
+            )
             form = self.get_form()
             form.add_error(None, "Too many failed attempts. Wait a few minutes and try again.")
             return self.render_to_response(self.get_context_data(form=form), status=429)
@@ -42,7 +46,9 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
         cache.delete(_failures_key(self.request))
-        audit.record(actor=Actor.from_request(self.request), action="login", outcome=Outcome.SUCCESS)
+        audit.record(
+            actor=Actor.from_request(self.request), action="login", outcome=Outcome.SUCCESS
+        )
         return response
 
     def form_invalid(self, form) -> HttpResponse:
@@ -50,9 +56,16 @@ class LoginView(auth_views.LoginView):
         cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
         cache.incr(key)
         username = form.data.get("username", "")[:150]
-        audit.record(actor=Actor(ip=audit.client_ip(self.request), name=username,
-                                 user_agent=self.request.headers.get("User-Agent", "")[:300]),
-                     action="login", outcome=Outcome.FAILURE, message="Wrong username or password.")
+        audit.record(
+            actor=Actor(
+                ip=audit.client_ip(self.request),
+                name=username,
+                user_agent=self.request.headers.get("User-Agent", "")[:300],
+            ),
+            action="login",
+            outcome=Outcome.FAILURE,
+            message="Wrong username or password.",
+        )
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
@@ -78,7 +91,9 @@ def bucket_create(request: HttpRequest) -> HttpResponse:
     status = 400 if form.is_bound and not form.is_valid() else 200
     if form.is_bound and form.is_valid():
         try:
-            warnings = services.bucket_create(actor=Actor.from_request(request), **form.cleaned_data)
+            warnings = services.bucket_create(
+                actor=Actor.from_request(request), **form.cleaned_data
+            )
         except S3Error as error:
             if error.status >= 500:
                 raise
@@ -101,8 +116,12 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         actor=Actor.from_request(request), bucket=bucket, prefix=prefix, token=token
     )
     context = {
-        "bucket": bucket, "role": role, "page": page, "prefix": prefix,
-        "prefix_slice": f"{len(prefix)}:", "is_manager": role == Role.MANAGE,
+        "bucket": bucket,
+        "role": role,
+        "page": page,
+        "prefix": prefix,
+        "prefix_slice": f"{len(prefix)}:",
+        "is_manager": role == Role.MANAGE,
     }
     return render(request, "sharing/bucket_detail.html", context)
 
@@ -128,7 +147,11 @@ def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
             messages.success(request, f"Bucket “{bucket}” deleted{emptied}.")
             return redirect("bucket_list")
     status = 409 if not_empty else (400 if form.errors else 200)
-    context = {"bucket": bucket, "form": form, "not_empty": not_empty or form.data.get("empty_first")}
+    context = {
+        "bucket": bucket,
+        "form": form,
+        "not_empty": not_empty or form.data.get("empty_first"),
+    }
     return render(request, "sharing/bucket_delete.html", context, status=status)
 
 

@@ -36,8 +36,12 @@ def _test_settings(settings, tmp_path):
     settings.S3_MAX_ATTEMPTS = 2
     settings.S3_CONNECT_TIMEOUT = 2
     settings.S3_READ_TIMEOUT = 5
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                                   "LOCATION": str(tmp_path)}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
 
 
 @pytest.fixture
@@ -48,8 +52,9 @@ def moto_s3():
 
 
 def make_user(username: str, **extra) -> User:
-    return User.objects.create_user(username=username, email=f"{username}@example.com",
-                                    password=PASSWORD, **extra)
+    return User.objects.create_user(
+        username=username, email=f"{username}@example.com", password=PASSWORD, **extra
+    )
 
 
 @pytest.fixture
@@ -71,7 +76,9 @@ def charlie(db) -> User:
 
 @pytest.fixture
 def admin_user(db) -> User:
-    return User.objects.create_superuser(username="root", email="root@example.com", password=PASSWORD)
+    return User.objects.create_superuser(
+        username="root", email="root@example.com", password=PASSWORD
+    )
 
 
 @pytest.fixture
@@ -105,7 +112,9 @@ def embedded_s3(tmp_path_factory):
 def server_client(server: EmbeddedS3):
     """Return a boto3 client of the test's own, with the server's keys (independent of settings)."""
     return boto3.client(
-        "s3", endpoint_url=server.endpoint_url, region_name="us-east-1",
+        "s3",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
         aws_access_key_id=server.credentials.access_key,
         aws_secret_access_key=server.credentials.secret_key,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
@@ -120,7 +129,9 @@ def _remove_all_buckets(server: EmbeddedS3) -> None:
             for item in page.get("Contents", []):
                 client.delete_object(Bucket=name, Key=item["Key"])
         for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
-            client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+            client.abort_multipart_upload(
+                Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
         client.delete_bucket(Bucket=name)
 
 

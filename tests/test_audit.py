@@ -16,19 +16,33 @@ def test_intent_is_committed_before_the_call(alice):
     with audit.s3_call(actor=Actor(user=alice), action="bucket.list"):
         seen_during_call = audit_rows()
     assert seen_during_call == [("bucket.list", "intent", "pending")]
-    assert audit_rows() == [("bucket.list", "intent", "pending"), ("bucket.list", "outcome", "success")]
+    assert audit_rows() == [
+        ("bucket.list", "intent", "pending"),
+        ("bucket.list", "outcome", "success"),
+    ]
 
 
 def test_s3_failure_leaves_failure_row_with_code(alice):
     with pytest.raises(s3.S3Error):
-        with audit.s3_call(actor=Actor(user=alice, ip="10.0.0.7", user_agent="pytest"),
-                           action="bucket.delete", bucket="b1"):
+        with audit.s3_call(
+            actor=Actor(user=alice, ip="10.0.0.7", user_agent="pytest"),
+            action="bucket.delete",
+            bucket="b1",
+        ):
             raise s3.S3Error("nope", status=409, code="BucketNotEmpty", request_id="REQ123")
     row = AuditEvent.objects.order_by("id").last()
     assert (row.phase, row.outcome, row.error_code, row.request_id) == (
-        "outcome", "failure", "BucketNotEmpty", "REQ123"
+        "outcome",
+        "failure",
+        "BucketNotEmpty",
+        "REQ123",
     )
-    assert (row.actor, row.client_ip, row.user_agent, row.bucket) == (alice, "10.0.0.7", "pytest", "b1")
+    assert (row.actor, row.client_ip, row.user_agent, row.bucket) == (
+        alice,
+        "10.0.0.7",
+        "pytest",
+        "b1",
+    )
     assert row.duration_ms is not None
 
 
@@ -102,14 +116,26 @@ def test_admin_changelist_is_read_only(client, admin_user, alice):
     assert client.get(reverse("admin:sharing_auditevent_delete", args=[row.pk])).status_code == 403
     detail = client.get(reverse("admin:sharing_auditevent_change", args=[row.pk]))
     assert detail.status_code == 200 and b'name="_save"' not in detail.content
-    assert client.post(reverse("admin:sharing_auditevent_change", args=[row.pk]),
-                       {"outcome": "failure"}).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:sharing_auditevent_change", args=[row.pk]), {"outcome": "failure"}
+        ).status_code
+        == 403
+    )
     assert AuditEvent.objects.get(pk=row.pk).outcome == "success"
 
 
 def test_admin_key_search_and_filter(client, admin_user, alice):
-    audit.record(actor=Actor(user=alice), action="object.get", outcome="success", bucket="b", key="reports/q1.pdf")
-    audit.record(actor=Actor(user=alice), action="object.get", outcome="failure", bucket="b", key="other.txt")
+    audit.record(
+        actor=Actor(user=alice),
+        action="object.get",
+        outcome="success",
+        bucket="b",
+        key="reports/q1.pdf",
+    )
+    audit.record(
+        actor=Actor(user=alice), action="object.get", outcome="failure", bucket="b", key="other.txt"
+    )
     client_for(client, admin_user)
     url = reverse("admin:sharing_auditevent_changelist")
     found = client.get(url, {"q": "q1"}).content
@@ -119,11 +145,17 @@ def test_admin_key_search_and_filter(client, admin_user, alice):
 
 
 def test_csv_export_neutralises_formulas(client, admin_user, alice):
-    audit.record(actor=Actor(user=alice), action="object.get", outcome="success", key="=HYPERLINK(1)")
+    audit.record(
+        actor=Actor(user=alice), action="object.get", outcome="success", key="=HYPERLINK(1)"
+    )
     client_for(client, admin_user)
-    response = client.post(reverse("admin:sharing_auditevent_changelist"), {
-        "action": "export_csv", "_selected_action": list(AuditEvent.objects.values_list("pk", flat=True)),
-    })
+    response = client.post(
+        reverse("admin:sharing_auditevent_changelist"),
+        {
+            "action": "export_csv",
+            "_selected_action": list(AuditEvent.objects.values_list("pk", flat=True)),
+        },
+    )
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     text = response.content.decode()

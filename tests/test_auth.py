@@ -46,7 +46,9 @@ def test_session_is_rotated_at_login(client, alice):
     assert client.cookies["sessionid"].value != "attacker-chosen"
 
 
-@pytest.mark.parametrize("target", ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)"]
+)
 def test_next_only_redirects_to_this_site(client, alice, target):
     response = login(client, next=target)
     assert response.status_code == 302

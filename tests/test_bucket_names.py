@@ -8,9 +8,27 @@ from sharing.models import AuditEvent
 from tests.conftest import client_for
 
 INVALID = [
-    "", "ab", "a" * 64, "MyBucket", "my_bucket", "-bucket", "bucket-", "my..bucket", "192.168.5.4",
-    "xn--abc", "sthree-x", "amzn-s3-demo-x", "x-s3alias", "x--ol-s3", "x.mrap", "x--x-s3",
-    "bucket name", "bücket", "my.-bucket", "my-.bucket", "x--table-s3",
+    "",
+    "ab",
+    "a" * 64,
+    "MyBucket",
+    "my_bucket",
+    "-bucket",
+    "bucket-",
+    "my..bucket",
+    "192.168.5.4",
+    "xn--abc",
+    "sthree-x",
+    "amzn-s3-demo-x",
+    "x-s3alias",
+    "x--ol-s3",
+    "x.mrap",
+    "x--x-s3",
+    "bucket name",
+    "bücket",
+    "my.-bucket",
+    "my-.bucket",
+    "x--table-s3",
 ]
 VALID = ["abc", "a" * 63, "my-bucket", "my.bucket.2026", "123bucket", "b-1-2-3"]
 

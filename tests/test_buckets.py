@@ -15,7 +15,9 @@ def without_csrf(content: bytes) -> bytes:
 
 
 def s3_buckets() -> set[str]:
-    return {b["Name"] for b in boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]}
+    return {
+        b["Name"] for b in boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]
+    }
 
 
 def put(bucket: str, key: str, body: bytes = b"x") -> None:
@@ -76,9 +78,15 @@ def test_create_bucket_grants_manage_and_is_audited(client, alice, moto_s3):
 
 
 def test_create_bucket_with_public_files_allowed(client, alice, moto_s3):
-    client_for(client, alice).post(reverse("bucket_create"), {"name": "public-site", "allow_public": "on"})
+    client_for(client, alice).post(
+        reverse("bucket_create"), {"name": "public-site", "allow_public": "on"}
+    )
     assert "public-site" in s3_buckets()
-    assert audit_rows(action="bucket.allow_public")[-1] == ("bucket.allow_public", "outcome", "success")
+    assert audit_rows(action="bucket.allow_public")[-1] == (
+        "bucket.allow_public",
+        "outcome",
+        "success",
+    )
 
 
 def test_create_page_shows_form(client, alice, moto_s3):
@@ -94,7 +102,10 @@ def test_create_existing_bucket_is_refused_and_grants_nothing(client, alice, mot
     assert "already exists" in response.content.decode()
     assert not BucketGrant.objects.filter(bucket="someone-elses").exists()
     assert audit_rows(bucket="someone-elses")[-1] == ("bucket.create", "outcome", "failure")
-    assert AuditEvent.objects.filter(bucket="someone-elses").order_by("id").last().error_code == "BucketAlreadyExists"
+    assert (
+        AuditEvent.objects.filter(bucket="someone-elses").order_by("id").last().error_code
+        == "BucketAlreadyExists"
+    )
 
 
 def test_member_without_create_permission_gets_403(client, bob, moto_s3):
@@ -117,7 +128,8 @@ def test_delete_empty_bucket(client, alice, bucket):
     assert bucket not in s3_buckets()
     assert not BucketGrant.objects.filter(bucket=bucket).exists()
     assert audit_rows(action="bucket.delete") == [
-        ("bucket.delete", "intent", "pending"), ("bucket.delete", "outcome", "success")
+        ("bucket.delete", "intent", "pending"),
+        ("bucket.delete", "outcome", "success"),
     ]
 
 
@@ -194,7 +206,9 @@ def test_bucket_page_lists_folders_and_files(client, bob, bucket):
     assert response.status_code == 200
     assert "docs/" in content and "top.txt" in content
     assert "Delete bucket" not in content  # bob only reads
-    inner = client.get(reverse("bucket_detail", args=[bucket]), {"prefix": "docs/"}).content.decode()
+    inner = client.get(
+        reverse("bucket_detail", args=[bucket]), {"prefix": "docs/"}
+    ).content.decode()
     assert "readme.txt" in inner and "top.txt" not in inner
 
 

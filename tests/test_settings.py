@@ -29,12 +29,20 @@ def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
     dropped = ("S3_", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "VAR_DIR")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     clean.update(env, VAR_DIR=str(tmp_path))
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=clean,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_deploy_check_is_clean_with_production_variables(tmp_path):
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV, tmp_path=tmp_path)
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV, tmp_path=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -81,12 +89,21 @@ def test_embedded_storage_is_default_and_env_replaces_it(tmp_path):
     result = manage("shell", "--no-imports", "-c", code, env={"S3_PORT": "9444"}, tmp_path=tmp_path)
     assert result.stdout.strip() == "True http://127.0.0.1:9444"
     assert (tmp_path / "s3" / "s3.json").exists()
-    result = manage("shell", "--no-imports", "-c", code, env={"S3_ENDPOINT_URL": "http://minio:9000"}, tmp_path=tmp_path)
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        env={"S3_ENDPOINT_URL": "http://minio:9000"},
+        tmp_path=tmp_path,
+    )
     assert result.stdout.strip() == "False http://minio:9000"
 
 
 def check_ids(settings) -> set[str]:
-    return {message.id for message in run_checks() if message.id and message.id.startswith("sharing.")}
+    return {
+        message.id for message in run_checks() if message.id and message.id.startswith("sharing.")
+    }
 
 
 def test_checks_pass_by_default(settings):

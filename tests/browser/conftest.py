@@ -22,7 +22,9 @@ CHROMIUM_ARGS = [
 def browser():
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium).")
+        pytest.fail(
+            "Debian's chromium is missing: `make test` installs it (apt-get install chromium)."
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser

@@ -9,7 +9,9 @@ from tests.browser.test_buckets_browser import log_in
 pytestmark = pytest.mark.browser
 
 
-def test_admin_grants_a_bucket_and_reads_the_audit_trail(page, live_server, admin_user, bob, real_s3):
+def test_admin_grants_a_bucket_and_reads_the_audit_trail(
+    page, live_server, admin_user, bob, real_s3
+):
     problems = []
     page.on("console", lambda message: message.type == "error" and problems.append(message.text))
     log_in(page, live_server, "root")

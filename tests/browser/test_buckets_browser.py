@@ -40,7 +40,9 @@ def test_create_see_and_delete_a_bucket(page, live_server, alice, real_s3):
     page.get_by_test_id("confirm-delete").click()
     expect(page.get_by_text("Bucket “browser-made” deleted.")).to_be_visible()
     expect(page.get_by_test_id("bucket-table")).to_have_count(0)
-    assert "browser-made" not in {b["Name"] for b in server_client(real_s3).list_buckets()["Buckets"]}
+    assert "browser-made" not in {
+        b["Name"] for b in server_client(real_s3).list_buckets()["Buckets"]
+    }
     assert AuditEvent.objects.filter(action="bucket.delete", outcome="success").exists()
 
 
@@ -56,7 +58,9 @@ def test_non_empty_bucket_needs_typed_name(page, live_server, alice, real_s3):
     expect(page.get_by_text("The bucket is not empty")).to_be_visible()
     page.get_by_label("Type full-of-files to confirm").fill("full-of-files")
     page.get_by_test_id("empty-and-delete").click()
-    expect(page.get_by_text("Bucket “full-of-files” deleted after deleting 1 files.")).to_be_visible()
+    expect(
+        page.get_by_text("Bucket “full-of-files” deleted after deleting 1 files.")
+    ).to_be_visible()
 
 
 def test_phone_width_layout_has_no_horizontal_scroll(page, live_server, alice, real_s3):

@@ -15,13 +15,17 @@ pytestmark = pytest.mark.integration
 
 def test_create_list_delete_through_the_portal(client, alice, real_s3):
     client_for(client, alice)
-    response = client.post(reverse("bucket_create"), {"name": "real-bucket", "abort_incomplete_days": "2"})
+    response = client.post(
+        reverse("bucket_create"), {"name": "real-bucket", "abort_incomplete_days": "2"}
+    )
     assert response.status_code == 302
     assert "real-bucket" in {b["Name"] for b in server_client(real_s3).list_buckets()["Buckets"]}
     assert b"real-bucket" in client.get(reverse("bucket_list")).content
     assert BucketGrant.objects.get(user=alice, bucket="real-bucket").role == Role.MANAGE
     assert client.post(reverse("bucket_delete", args=["real-bucket"])).status_code == 302
-    assert "real-bucket" not in {b["Name"] for b in server_client(real_s3).list_buckets()["Buckets"]}
+    assert "real-bucket" not in {
+        b["Name"] for b in server_client(real_s3).list_buckets()["Buckets"]
+    }
     assert audit_rows(action="bucket.delete")[-1] == ("bucket.delete", "outcome", "success")
 
 
@@ -42,11 +46,15 @@ def test_portal_refuses_non_empty_then_empties_and_deletes(client, alice, real_s
     upload = raw.create_multipart_upload(Bucket="to-empty", Key="big.bin")
     refused = client.post(reverse("bucket_delete", args=["to-empty"]))
     assert refused.status_code == 409 and b"not empty" in refused.content
-    done = client.post(reverse("bucket_delete", args=["to-empty"]),
-                       {"empty_first": "on", "confirm_name": "to-empty"})
+    done = client.post(
+        reverse("bucket_delete", args=["to-empty"]),
+        {"empty_first": "on", "confirm_name": "to-empty"},
+    )
     assert done.status_code == 302
     assert "to-empty" not in {b["Name"] for b in raw.list_buckets()["Buckets"]}
-    assert AuditEvent.objects.get(action="bucket.empty", phase="outcome").message == "3 files deleted."
+    assert (
+        AuditEvent.objects.get(action="bucket.empty", phase="outcome").message == "3 files deleted."
+    )
     assert upload["UploadId"]
 
 
@@ -78,7 +86,9 @@ def test_create_with_options_never_500s(client, alice, real_s3):
     assert response.status_code == 200
     assert "public-opts" in {b["Name"] for b in server_client(real_s3).list_buckets()["Buckets"]}
     outcomes = dict(
-        AuditEvent.objects.filter(phase="outcome", bucket="public-opts").values_list("action", "outcome")
+        AuditEvent.objects.filter(phase="outcome", bucket="public-opts").values_list(
+            "action", "outcome"
+        )
     )
     assert outcomes["bucket.create"] == "success"
     # Whatever the server supports, each option has an outcome row and failures are shown, not hidden.

@@ -28,7 +28,11 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         signal.signal(signal.SIGTERM, _raise_interrupt)
-        storage = EmbeddedS3(settings.S3_EMBEDDED_DIR, s3_port=settings.S3_PORT) if settings.S3_EMBEDDED else None
+        storage = (
+            EmbeddedS3(settings.S3_EMBEDDED_DIR, s3_port=settings.S3_PORT)
+            if settings.S3_EMBEDDED
+            else None
+        )
         web = None
         try:
             if storage:
@@ -37,11 +41,25 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Using the S3 endpoint {settings.S3_ENDPOINT_URL or 'of AWS'}.")
             self._say_how_to_log_in()
-            web = subprocess.Popen([
-                sys.executable, "-m", "gunicorn", "s3portal.wsgi",
-                "--bind", f"127.0.0.1:{settings.PORT}", "--workers", str(workers),
-                "--threads", "4", "--worker-class", "gthread", "--access-logfile", "-", "--no-control-socket",
-            ])
+            web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "s3portal.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{settings.PORT}",
+                    "--workers",
+                    str(workers),
+                    "--threads",
+                    "4",
+                    "--worker-class",
+                    "gthread",
+                    "--access-logfile",
+                    "-",
+                    "--no-control-socket",
+                ]
+            )
             web.wait()
         except EmbeddedS3Error as error:
             raise CommandError(f"The embedded S3 server did not start: {error}") from error
