@@ -185,6 +185,12 @@ S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
 S3_CONNECT_TIMEOUT = env_int("S3_CONNECT_TIMEOUT", 3)
 S3_READ_TIMEOUT = env_int("S3_READ_TIMEOUT", 20)
 S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
+# SeaweedFS refuses a path segment over 255 bytes; AWS has no such limit (0 = none).
+S3_MAX_KEY_SEGMENT_BYTES = env_int("S3_MAX_KEY_SEGMENT_BYTES", 255 if S3_EMBEDDED else 0)
+
+# Files: limits checked before any byte is stored.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024**3)
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000)
 
 # Security: HTTPS=true in production turns on redirects, secure cookies and HSTS.
 HTTPS = env_bool("HTTPS", False)
@@ -201,7 +207,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Share-link tokens live in URLs: they must never leave the site in a Referer header.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "sharing.views.csrf_failure"
+CSRF_FAILURE_VIEW = "sharing.views.errors.csrf_failure"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12)
 CONTENT_SECURITY_POLICY = (

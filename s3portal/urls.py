@@ -13,7 +13,7 @@ urlpatterns = [
     path("", include("sharing.urls")),
 ]
 
-handler400 = "sharing.views.bad_request"
-handler403 = "sharing.views.forbidden"
-handler404 = "sharing.views.not_found"
-handler500 = "sharing.views.server_error"
+handler400 = "sharing.views.errors.bad_request"
+handler403 = "sharing.views.errors.forbidden"
+handler404 = "sharing.views.errors.not_found"
+handler500 = "sharing.views.errors.server_error"

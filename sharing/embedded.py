@@ -48,7 +48,7 @@ class EmbeddedS3Error(Exception):
 @dataclasses.dataclass(frozen=True)
 class Credentials:
     access_key: str
-    secret_key: str
+    secret_key: str = dataclasses.field(repr=False)  # kept out of logs and tracebacks
 
 
 def port_block(s3_port: int) -> dict[str, int]:

@@ -2,8 +2,10 @@
 
 import ipaddress
 import re
+import unicodedata
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
@@ -99,3 +101,50 @@ class BucketDeleteForm(forms.Form):
                 code="confirmation_mismatch",
             )
         return data
+
+
+MAX_KEY_BYTES = 1024
+# Bidi overrides/isolates and zero-width characters disguise names ("invoice\u202egpj.exe").
+INVISIBLE_CHARS = set(
+    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
+def normalize_key(key: str) -> str:
+    """Return the key in Unicode NFC, the form S3 keys are stored in by the portal."""
+    return unicodedata.normalize("NFC", key)
+
+
+def key_problem(key: str, *, folder: bool = False) -> str | None:
+    """Return why a (normalised) object key is refused, or None; folder keys end with '/'."""
+    if not key:
+        return "A file name must not be empty."
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return "A file's full path must be at most 1024 bytes (UTF-8)."
+    if any(unicodedata.category(char) == "Cc" for char in key):
+        return "A file name must not contain control characters (such as line breaks or NUL)."
+    if any(char in INVISIBLE_CHARS for char in key):
+        return "A file name must not contain invisible or text-direction characters."
+    if "\\" in key:
+        return "A file name must not contain a backslash (\\)."
+    if key.startswith("/"):
+        return "A file path must not start with “/”."
+    body = key[:-1] if folder and key.endswith("/") else key
+    if not folder and key.endswith("/"):
+        return "A file name must not end with “/”."
+    for segment in body.split("/"):
+        if segment in ("", ".", ".."):
+            return "A path must not contain empty, “.” or “..” parts (such as “//” or “../”)."
+        limit = settings.S3_MAX_KEY_SEGMENT_BYTES
+        if limit and len(segment.encode("utf-8")) > limit:
+            return f"This storage allows at most {limit} bytes between two “/” in a path."
+    return None
+
+
+def clean_key(key: str, *, folder: bool = False) -> str:
+    """Return the normalised key, or raise ValidationError saying what is wrong."""
+    key = normalize_key(key)
+    problem = key_problem(key, folder=folder)
+    if problem:
+        raise ValidationError(problem, code="invalid_key")
+    return key

@@ -106,3 +106,84 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.last_id}"
+
+
+class Acl(models.TextChoices):
+    PRIVATE = "private", "Private"
+    PUBLIC_READ = "public-read", "Public (anyone with the URL)"
+
+
+class PendingUpload(models.Model):
+    """A multipart upload the portal started: only the person who started it may sign its parts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    upload_id = models.CharField(max_length=512, unique=True)
+    bucket = models.CharField(max_length=63)
+    key = models.CharField(max_length=1024)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=255, blank=True)
+    acl = models.CharField(max_length=20, choices=Acl.choices, default=Acl.PRIVATE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.bucket}/{self.key} ({self.size} bytes)"
+
+
+class ShareLink(models.Model):
+    """An expiring, revocable link to one object; only the hash of its token is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    bucket = models.CharField(max_length=63, db_index=True)
+    key = models.CharField(max_length=1024)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_links"
+    )
+    recipient_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_downloads = models.PositiveIntegerField(null=True, blank=True)
+    downloads = models.PositiveIntegerField(default=0)
+    password_hash = models.CharField(max_length=200, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    notify_on_download = models.BooleanField(default=False)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    last_opened_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["creator", "created_at"], name="link_creator_time")]
+
+    def __str__(self) -> str:
+        to = f" for {self.recipient_email}" if self.recipient_email else ""
+        return f"{self.bucket}/{self.key}{to}"
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_exhausted(self) -> bool:
+        return self.max_downloads is not None and self.downloads >= self.max_downloads
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.is_expired:
+            return "expired"
+        if self.is_exhausted:
+            return "used up"
+        if not self.creator.is_active:
+            return "disabled"
+        return "active"

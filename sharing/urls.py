@@ -1,15 +1,18 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sharing import views
+from sharing.views import auth, buckets, links, objects, uploads
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="bucket_list"), name="home"),
-    path("favicon.ico", views.favicon),
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", views.logout_view, name="logout"),
-    path("buckets/", views.bucket_list, name="bucket_list"),
-    path("buckets/new/", views.bucket_create, name="bucket_create"),
-    path("b/<str:bucket>/", views.bucket_detail, name="bucket_detail"),
-    path("b/<str:bucket>/delete/", views.bucket_delete, name="bucket_delete"),
+    path("favicon.ico", auth.favicon),
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("logout/", auth.logout_view, name="logout"),
+    path("buckets/", buckets.bucket_list, name="bucket_list"),
+    path("buckets/new/", buckets.bucket_create, name="bucket_create"),
+    path("b/<str:bucket>/", buckets.bucket_detail, name="bucket_detail"),
+    path("b/<str:bucket>/delete/", buckets.bucket_delete, name="bucket_delete"),
+    *objects.urlpatterns,
+    *uploads.urlpatterns,
+    *links.urlpatterns,
 ]

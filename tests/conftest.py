@@ -34,6 +34,7 @@ def _test_settings(settings, tmp_path):
     settings.S3_REGION = "us-east-1"
     settings.S3_ADDRESSING_STYLE = "path"
     settings.S3_MAX_ATTEMPTS = 2
+    settings.S3_MAX_KEY_SEGMENT_BYTES = 0
     settings.S3_CONNECT_TIMEOUT = 2
     settings.S3_READ_TIMEOUT = 5
     settings.CACHES = {
@@ -142,5 +143,6 @@ def real_s3(embedded_s3, settings):
     settings.S3_ACCESS_KEY_ID = embedded_s3.credentials.access_key
     settings.S3_SECRET_ACCESS_KEY = embedded_s3.credentials.secret_key
     settings.S3_ADDRESSING_STYLE = "path"
+    settings.S3_MAX_KEY_SEGMENT_BYTES = 255
     yield embedded_s3
     _remove_all_buckets(embedded_s3)

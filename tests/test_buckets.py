@@ -155,7 +155,7 @@ def test_empty_and_delete_needs_the_typed_name(client, alice, bucket):
 
 
 def test_empty_and_delete_removes_everything(client, alice, bucket, monkeypatch):
-    monkeypatch.setattr("sharing.s3.DELETE_BATCH", 4)  # several DeleteObjects batches
+    monkeypatch.setattr("sharing.s3.core.DELETE_BATCH", 4)  # several DeleteObjects batches
     for index in range(10):
         put(bucket, f"dir/{index}.txt")
     response = client_for(client, alice).post(

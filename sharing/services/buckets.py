@@ -1,4 +1,4 @@
-"""Every action a person can take: check permission, record the intent, call S3, record the outcome."""
+"""Bucket actions and the first administrator."""
 
 import secrets
 

@@ -1,4 +1,4 @@
-"""The only door to S3: boto3 and botocore are imported here and nowhere else."""
+"""The gateway's core: the client built from settings, error translation, request ids."""
 
 import contextvars
 import datetime
@@ -157,6 +157,20 @@ def client() -> Any:
     return _build_client(_settings_key())
 
 
+def presign_client() -> Any:
+    """Return the client that signs URLs for browsers (S3_PUBLIC_ENDPOINT_URL when set)."""
+    key = _settings_key()
+    if settings.S3_PUBLIC_ENDPOINT_URL:
+        key = (settings.S3_PUBLIC_ENDPOINT_URL, *key[1:])
+    return _build_client(key)
+
+
+def uses_temporary_credentials() -> bool:
+    """Return whether the signing credentials carry a session token (links may die early)."""
+    credentials = client()._request_signer._credentials
+    return bool(credentials and credentials.get_frozen_credentials().token)
+
+
 def _error_from_client_error(error: ClientError) -> S3Error:
     details = error.response.get("Error", {})
     code = str(details.get("Code", ""))
@@ -191,58 +205,6 @@ def translated(function: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@translated
-def list_buckets() -> list[Bucket]:
-    """Return every bucket the portal's credentials can see, by name."""
-    response = client().list_buckets()
-    return sorted(
-        (
-            Bucket(name=b["Name"], created=b.get("CreationDate"))
-            for b in response.get("Buckets", [])
-        ),
-        key=lambda bucket: bucket.name,
-    )
-
-
-@translated
-def bucket_exists(name: str) -> bool:
-    """Return whether a bucket of that name exists (one owned by someone else counts)."""
-    try:
-        client().head_bucket(Bucket=name)
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in ("404", "NoSuchBucket", "NotFound"):
-            return False
-        if code in ("403", "AccessDenied"):
-            return True
-        raise
-    return True
-
-
-@translated
-def create_bucket(name: str, *, allow_acls: bool = False) -> None:
-    """Create a bucket in the configured region."""
-    params: dict[str, Any] = {"Bucket": name}
-    if settings.S3_REGION != "us-east-1":
-        params["CreateBucketConfiguration"] = {"LocationConstraint": settings.S3_REGION}
-    if allow_acls:
-        params["ObjectOwnership"] = "BucketOwnerPreferred"
-    client().create_bucket(**params)
-
-
-@translated
-def delete_bucket(name: str) -> None:
-    """Delete an empty bucket."""
-    client().delete_bucket(Bucket=name)
-
-
-@translated
-def bucket_is_empty(name: str) -> bool:
-    """Return whether the bucket holds no objects."""
-    response = client().list_objects_v2(Bucket=name, MaxKeys=1)
-    return response.get("KeyCount", 0) == 0
-
-
 def _batches(keys: Iterator[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
     batch: list[dict[str, str]] = []
     for key in keys:
@@ -252,79 +214,3 @@ def _batches(keys: Iterator[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
             batch = []
     if batch:
         yield batch
-
-
-def _all_object_identifiers(name: str) -> Iterator[dict[str, str]]:
-    paginator = client().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=name):
-        for item in page.get("Contents", []):
-            yield {"Key": item["Key"]}
-
-
-@translated
-def empty_bucket(name: str) -> int:
-    """Delete every object and abort every unfinished upload in a bucket; return objects deleted."""
-    s3 = client()
-    deleted = 0
-    for batch in _batches(_all_object_identifiers(name)):
-        response = s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
-        errors = response.get("Errors", [])
-        if errors:
-            first = errors[0]
-            raise S3Error(
-                f"{len(errors)} files could not be deleted ({first.get('Code')}: {first.get('Key')}).",
-                status=STATUS_BY_CODE.get(first.get("Code", ""), 409),
-                code=first.get("Code", ""),
-            )
-        deleted += len(batch)
-    uploads = s3.get_paginator("list_multipart_uploads")
-    for page in uploads.paginate(Bucket=name):
-        for upload in page.get("Uploads", []):
-            s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
-    return deleted
-
-
-@translated
-def allow_public_access(name: str) -> None:
-    """Remove the bucket's Block Public Access settings so files may be made public."""
-    client().delete_public_access_block(Bucket=name)
-
-
-@translated
-def abort_incomplete_uploads_after(name: str, *, days: int) -> None:
-    """Set a lifecycle rule that aborts multipart uploads left unfinished for that many days."""
-    client().put_bucket_lifecycle_configuration(
-        Bucket=name,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": "s3portal-abort-incomplete-uploads",
-                    "Status": "Enabled",
-                    "Filter": {"Prefix": ""},
-                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": days},
-                }
-            ]
-        },
-    )
-
-
-@translated
-def list_page(bucket: str, *, prefix: str = "", token: str = "", size: int = 200) -> Page:
-    """Return one page of a folder: its sub-folders and files, and the token of the next page."""
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": size}
-    if token:
-        params["ContinuationToken"] = token
-    response = client().list_objects_v2(**params)
-    return Page(
-        folders=[item["Prefix"] for item in response.get("CommonPrefixes", [])],
-        objects=[
-            ObjectSummary(
-                key=item["Key"],
-                size=item.get("Size", 0),
-                last_modified=item["LastModified"],
-                etag=item.get("ETag", "").strip('"'),
-            )
-            for item in response.get("Contents", [])
-        ],
-        next_token=response.get("NextContinuationToken", "") if response.get("IsTruncated") else "",
-    )

@@ -1,0 +1,164 @@
+"""Object operations: listing, metadata, download links, copy and delete."""
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from sharing.s3.core import (
+    STATUS_BY_CODE,
+    ObjectSummary,
+    Page,
+    S3Error,
+    _batches,
+    client,
+    presign_client,
+    translated,
+)
+
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit; botocore signs longer ones without complaint
+MULTIPART_COPY_THRESHOLD = 5 * 1024**3  # CopyObject's limit; larger objects need UploadPartCopy
+COPY_CHUNK = 256 * 1024**2
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str
+    etag: str
+    last_modified: datetime.datetime
+    storage_class: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    deleted: list[str]
+    failed: dict[str, str]  # key -> S3 error code
+
+
+@translated
+def list_page(bucket: str, *, prefix: str = "", token: str = "", size: int = 200) -> Page:
+    """Return one page of a folder: its sub-folders and files, and the token of the next page."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": size}
+    if token:
+        params["ContinuationToken"] = token
+    response = client().list_objects_v2(**params)
+    return Page(
+        folders=[item["Prefix"] for item in response.get("CommonPrefixes", [])],
+        objects=[
+            ObjectSummary(
+                key=item["Key"],
+                size=item.get("Size", 0),
+                last_modified=item["LastModified"],
+                etag=item.get("ETag", "").strip('"'),
+            )
+            for item in response.get("Contents", [])
+        ],
+        next_token=response.get("NextContinuationToken", "") if response.get("IsTruncated") else "",
+    )
+
+
+@translated
+def list_keys(bucket: str, *, prefix: str) -> list[ObjectSummary]:
+    """Return every object under a prefix, all pages, without folder grouping."""
+    found = []
+    for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            found.append(
+                ObjectSummary(
+                    key=item["Key"],
+                    size=item.get("Size", 0),
+                    last_modified=item["LastModified"],
+                    etag=item.get("ETag", "").strip('"'),
+                )
+            )
+    return found
+
+
+@translated
+def head(bucket: str, key: str) -> ObjectInfo | None:
+    """Return an object's metadata, or None when it does not exist."""
+    try:
+        response = client().head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return ObjectInfo(
+        key=key,
+        size=response.get("ContentLength", 0),
+        content_type=response.get("ContentType", ""),
+        etag=response.get("ETag", "").strip('"'),
+        last_modified=response["LastModified"],
+        storage_class=response.get("StorageClass", "STANDARD"),
+        metadata=response.get("Metadata", {}),
+    )
+
+
+def content_disposition(filename: str) -> str:
+    """Return an RFC 6266 attachment header: an ASCII fallback plus the UTF-8 name."""
+    fallback = "".join(
+        char if 32 <= ord(char) < 127 and char not in '"\\' else "_" for char in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@translated
+def presigned_get(bucket: str, key: str, *, filename: str, seconds: int) -> str:
+    """Return a SigV4 GET URL valid for `seconds` (capped at 7 days) that downloads as a file."""
+    if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
+        raise S3Error("A link must last between 1 second and 7 days.", status=400, code="BadExpiry")
+    return presign_client().generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition(filename),
+        },
+        ExpiresIn=seconds,
+    )
+
+
+@translated
+def put_empty(bucket: str, key: str) -> None:
+    """Store a 0-byte object (a folder marker when the key ends with '/')."""
+    client().put_object(Bucket=bucket, Key=key, Body=b"")
+
+
+@translated
+def copy(src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+    """Copy an object, by multipart copy when it is larger than CopyObject allows."""
+    config = TransferConfig(
+        multipart_threshold=MULTIPART_COPY_THRESHOLD, multipart_chunksize=COPY_CHUNK
+    )
+    # The managed copy checks each part's answer: a 200 carrying an error body still raises.
+    client().copy({"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key, Config=config)
+
+
+@translated
+def delete(bucket: str, key: str) -> None:
+    """Delete one object (deleting a missing key succeeds, as in S3)."""
+    client().delete_object(Bucket=bucket, Key=key)
+
+
+@translated
+def delete_many(bucket: str, keys: list[str]) -> DeleteResult:
+    """Delete keys in batches of 1000; return what was deleted and what failed with which code."""
+    deleted: list[str] = []
+    failed: dict[str, str] = {}
+    for batch in _batches({"Key": key} for key in keys):
+        response = client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        errors = {error["Key"]: error.get("Code", "") for error in response.get("Errors", [])}
+        failed.update(errors)
+        deleted.extend(item["Key"] for item in batch if item["Key"] not in errors)
+    return DeleteResult(deleted=deleted, failed=failed)
+
+
+def error_status(code: str) -> int:
+    """Return the HTTP status the portal answers with for an S3 error code."""
+    return STATUS_BY_CODE.get(code, 409)

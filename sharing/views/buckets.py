@@ -1,0 +1,92 @@
+"""Bucket pages: list, create, browse, delete."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from sharing import permissions, selectors, services
+from sharing.audit import Actor
+from sharing.forms import BucketCreateForm, BucketDeleteForm
+from sharing.models import Role
+from sharing.s3 import S3Error
+
+
+@require_GET
+@login_required
+def bucket_list(request: HttpRequest) -> HttpResponse:
+    rows = selectors.bucket_rows(actor=Actor.from_request(request))
+    can_create = permissions.can_create_bucket(request.user)
+    return render(request, "sharing/bucket_list.html", {"rows": rows, "can_create": can_create})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def bucket_create(request: HttpRequest) -> HttpResponse:
+    form = BucketCreateForm(request.POST if request.method == "POST" else None)
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    if form.is_bound and form.is_valid():
+        try:
+            warnings = services.bucket_create(
+                actor=Actor.from_request(request), **form.cleaned_data
+            )
+        except S3Error as error:
+            if error.status >= 500:
+                raise
+            form.add_error("name", error.message)
+            status = error.status
+        else:
+            messages.success(request, f"Bucket “{form.cleaned_data['name']}” created.")
+            for warning in warnings:
+                messages.warning(request, warning)
+            return redirect("bucket_list")
+    return render(request, "sharing/bucket_create.html", {"form": form}, status=status)
+
+
+@require_GET
+@login_required
+def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
+    prefix = request.GET.get("prefix", "")
+    token = request.GET.get("token", "")
+    role, page = selectors.folder_page(
+        actor=Actor.from_request(request), bucket=bucket, prefix=prefix, token=token
+    )
+    context = {
+        "bucket": bucket,
+        "role": role,
+        "page": page,
+        "prefix": prefix,
+        "prefix_slice": f"{len(prefix)}:",
+        "is_manager": role == Role.MANAGE,
+    }
+    return render(request, "sharing/bucket_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
+    actor = Actor.from_request(request)
+    permissions.require(actor=actor, bucket=bucket, role=Role.MANAGE, action="bucket.delete")
+    form = BucketDeleteForm(request.POST if request.method == "POST" else None, bucket=bucket)
+    not_empty = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            empty_first = form.cleaned_data["empty_first"]
+            deleted = services.bucket_delete(actor=actor, name=bucket, empty_first=empty_first)
+        except S3Error as error:
+            if error.status >= 500:
+                raise
+            not_empty = error.code == "BucketNotEmpty"
+            form.add_error(None, error.message)
+        else:
+            emptied = f" after deleting {deleted} files" if form.cleaned_data["empty_first"] else ""
+            messages.success(request, f"Bucket “{bucket}” deleted{emptied}.")
+            return redirect("bucket_list")
+    status = 409 if not_empty else (400 if form.errors else 200)
+    context = {
+        "bucket": bucket,
+        "form": form,
+        "not_empty": not_empty or form.data.get("empty_first"),
+    }
+    return render(request, "sharing/bucket_delete.html", context, status=status)

@@ -1,0 +1,3 @@
+"""links (being built)."""
+
+urlpatterns: list = []

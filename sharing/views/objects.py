@@ -1,0 +1,3 @@
+"""Object pages and actions."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""uploads (being built)."""
+
+urlpatterns: list = []
