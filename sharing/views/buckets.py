@@ -11,6 +11,7 @@ from sharing.audit import Actor
 from sharing.forms import BucketCreateForm, BucketDeleteForm
 from sharing.models import Role
 from sharing.s3 import S3Error
+from sharing.views import uploads
 
 
 @require_GET
@@ -58,6 +59,7 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         "page": page,
         "prefix": prefix,
         "prefix_slice": f"{len(prefix)}:",
+        **uploads.panel_context(request, bucket=bucket, prefix=prefix, role=role),
         "is_manager": role == Role.MANAGE,
     }
     return render(request, "sharing/bucket_detail.html", context)
