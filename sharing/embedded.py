@@ -26,7 +26,8 @@ PORT_NAMES = (
     "s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc",
     "filer", "filer.grpc", "admin", "admin.grpc",
 )  # fmt: skip
-FREE_PORT_RANGE = (20000, 60000)
+FREE_PORT_RANGE = (20000, 55000)
+ADMIN_GRPC_OFFSET = 10000
 READY_PROBE_BUCKET = "portal-ready-probe"
 STOP_TIMEOUT = 35
 # The S3 gateway's GET caches are unbounded by default; these keep a laptop default modest.
@@ -52,10 +53,14 @@ class Credentials:
 
 
 def port_block(s3_port: int) -> dict[str, int]:
-    """Return the ports of every weed listener: s3 = s3_port, then the nine others up to +9."""
-    if not 1024 <= s3_port <= 65535 - (len(PORT_NAMES) - 1):
-        raise EmbeddedS3Error(f"S3 port {s3_port} leaves no room for its block of 10 ports")
-    return {name: s3_port + offset for offset, name in enumerate(PORT_NAMES)}
+    """Return the ports of every weed listener: s3 = s3_port, the next eight, and admin.grpc."""
+    if not 1024 <= s3_port <= 65535 - ADMIN_GRPC_OFFSET - (len(PORT_NAMES) - 2):
+        raise EmbeddedS3Error(f"S3 port {s3_port} leaves no room for its block of ports")
+    ports = {name: s3_port + offset for offset, name in enumerate(PORT_NAMES[:-1])}
+    # weed mini's maintenance workers dial admin port + 10000 whatever -admin.port.grpc says;
+    # elsewhere they retry forever (megabytes of logs a day) or reach another instance's admin.
+    ports["admin.grpc"] = ports["admin"] + ADMIN_GRPC_OFFSET
+    return ports
 
 
 def _port_is_free(port: int) -> bool:
@@ -70,7 +75,7 @@ def _port_is_free(port: int) -> bool:
 
 
 def free_s3_port() -> int:
-    """Return an S3 port whose whole block of 10 consecutive ports is free on 127.0.0.1."""
+    """Return an S3 port whose whole block of ports (see port_block) is free on 127.0.0.1."""
     low, high = FREE_PORT_RANGE
     for _ in range(200):
         s3_port = random.randrange(low, high - len(PORT_NAMES))
