@@ -100,16 +100,23 @@ def row_hash(row: AuditEvent) -> str:
 
 
 def _append(**fields: Any) -> AuditEvent:
+    return _append_many([fields])[0]
+
+
+def _append_many(rows_fields: list[dict[str, Any]]) -> list[AuditEvent]:
     # The head row is locked for the whole append so that concurrent writers never fork the chain.
+    rows = []
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
-        row = AuditEvent(created_at=timezone.now(), prev_hash=head.last_hash, **fields)
-        row.hash = row_hash(row)
-        row.save(force_insert=True)
-        head.last_id = row.pk
-        head.last_hash = row.hash
+        for fields in rows_fields:
+            row = AuditEvent(created_at=timezone.now(), prev_hash=head.last_hash, **fields)
+            row.hash = row_hash(row)
+            row.save(force_insert=True)
+            head.last_id = row.pk
+            head.last_hash = row.hash
+            rows.append(row)
         head.save(update_fields=["last_id", "last_hash"])
-    return row
+    return rows
 
 
 def _actor_fields(actor: Actor) -> dict[str, Any]:
@@ -185,6 +192,64 @@ def s3_call(*, actor: Actor, action: str, bucket: str = "", key: str = "") -> It
         duration_ms=_elapsed_ms(started),
         **common,
     )
+
+
+@dataclass
+class BatchCall:
+    """What a service tells about a batch call: the keys that failed, with their S3 error codes."""
+
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def s3_batch(*, actor: Actor, action: str, bucket: str, keys: list[str]) -> Iterator[BatchCall]:
+    """Record an intent per key, run the block (one S3 call for all keys), then an outcome per key."""
+    actor_fields = _actor_fields(actor)
+    operations = {key: uuid.uuid4() for key in keys}
+    common = {"action": action, "bucket": bucket, **actor_fields}
+    _append_many(
+        [
+            {
+                "operation": operations[key],
+                "key": key[:1024],
+                "phase": Phase.INTENT,
+                "outcome": Outcome.PENDING,
+                **common,
+            }
+            for key in keys
+        ]
+    )
+    batch = BatchCall()
+    started = time.monotonic()
+    s3.reset_request_id()
+    try:
+        yield batch
+    except BaseException as error:
+        code = error.code if isinstance(error, s3.S3Error) else type(error).__name__
+        message = error.message if isinstance(error, s3.S3Error) else "The portal failed here."
+        failed = dict.fromkeys(keys, code)
+        _append_many(_batch_outcomes(operations, failed, common, message, started))
+        raise
+    _append_many(_batch_outcomes(operations, batch.failed, common, "", started))
+
+
+def _batch_outcomes(operations, failed, common, message, started) -> list[dict[str, Any]]:
+    duration = _elapsed_ms(started)
+    request_id = s3.last_request_id()[:200]
+    return [
+        {
+            "operation": operation,
+            "key": key[:1024],
+            "phase": Phase.OUTCOME,
+            "outcome": Outcome.FAILURE if key in failed else Outcome.SUCCESS,
+            "error_code": failed.get(key, "")[:100],
+            "message": message[:500] if key in failed else "",
+            "request_id": request_id,
+            "duration_ms": duration,
+            **common,
+        }
+        for key, operation in operations.items()
+    ]
 
 
 def _elapsed_ms(started: float) -> int:

@@ -148,3 +148,40 @@ def clean_key(key: str, *, folder: bool = False) -> str:
     if problem:
         raise ValidationError(problem, code="invalid_key")
     return key
+
+
+class FolderCreateForm(forms.Form):
+    name = forms.CharField(label="New folder", max_length=255, strip=True)
+
+    def __init__(self, *args, folder_prefix: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.folder_prefix = folder_prefix  # not `prefix`: Django forms use that for field names
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip("/")
+        clean_key(f"{self.folder_prefix}{name}/", folder=True)
+        return name
+
+
+class TransferForm(forms.Form):
+    MODES = [("copy", "Copy"), ("move", "Move (copy, then delete the original)")]
+
+    dst_bucket = forms.ChoiceField(label="Destination bucket")
+    dst_key = forms.CharField(label="Destination path", max_length=2048, strip=False)
+    mode = forms.ChoiceField(choices=MODES, initial="copy", widget=forms.RadioSelect)
+    overwrite = forms.BooleanField(label="Replace files that already exist there", required=False)
+
+    def __init__(self, *args, buckets: list[str], folder: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.folder = folder
+        self.fields["dst_bucket"].choices = [(name, name) for name in buckets]
+        if folder:
+            self.fields["dst_key"].label = "Destination folder (empty: the top of the bucket)"
+            self.fields["dst_key"].required = False
+
+    def clean_dst_key(self) -> str:
+        value = self.cleaned_data["dst_key"]
+        if self.folder:
+            value = value.strip("/")
+            return clean_key(value + "/", folder=True) if value else ""
+        return clean_key(value)

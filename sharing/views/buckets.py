@@ -1,5 +1,7 @@
 """Bucket pages: list, create, browse, delete."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -48,20 +50,20 @@ def bucket_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
-    prefix = request.GET.get("prefix", "")
-    token = request.GET.get("token", "")
-    role, page = selectors.folder_page(
-        actor=Actor.from_request(request), bucket=bucket, prefix=prefix, token=token
+    prefix, query, token = (request.GET.get(name, "") for name in ("prefix", "q", "token"))
+    role, listing = selectors.folder_page(
+        actor=Actor.from_request(request), bucket=bucket, prefix=prefix, query=query, token=token
     )
+    base = {"prefix": prefix, "q": query} if query else {"prefix": prefix}
     context = {
-        "bucket": bucket,
-        "role": role,
-        "page": page,
-        "prefix": prefix,
-        "prefix_slice": f"{len(prefix)}:",
+        "bucket": bucket, "role": role, "prefix": prefix, "query": query, "token": token,
+        "folders": listing.folders, "files": listing.files, "page": listing,
+        "crumbs": selectors.breadcrumbs(prefix), "is_manager": role == Role.MANAGE,
+        "can_write": permissions.ROLE_RANK[role] >= permissions.ROLE_RANK[Role.WRITE],
+        "first_page_query": urlencode(base),
+        "next_page_query": urlencode({**base, "token": listing.next_token}),
         **uploads.panel_context(request, bucket=bucket, prefix=prefix, role=role),
-        "is_manager": role == Role.MANAGE,
-    }
+    }  # fmt: skip
     return render(request, "sharing/bucket_detail.html", context)
 
 

@@ -1,3 +1,231 @@
-"""Object pages and actions."""
+"""File pages and actions: details, download, copy/move/rename, folders, delete."""
 
-urlpatterns: list = []
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import escape
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from sharing import permissions, selectors
+from sharing.audit import Actor
+from sharing.forms import FolderCreateForm, TransferForm
+from sharing.models import Role
+from sharing.s3 import S3Error
+from sharing.services import objects as services
+from sharing.views import links
+
+MAX_SELECTION = 10_000
+
+
+def folder_url(bucket: str, prefix: str = "") -> str:
+    url = reverse("bucket_detail", args=[bucket])
+    return f"{url}?{urlencode({'prefix': prefix})}" if prefix else url
+
+
+def object_url(bucket: str, key: str) -> str:
+    return f"{reverse('object_detail', args=[bucket])}?{urlencode({'key': key})}"
+
+
+def _param(request: HttpRequest, name: str) -> str:
+    value = request.GET.get(name, "")
+    if not value:
+        raise Http404(f"No {name} given.")
+    return value
+
+
+def _parent(key: str) -> str:
+    return key.rstrip("/").rpartition("/")[0] + "/" if "/" in key.rstrip("/") else ""
+
+
+@require_GET
+@login_required
+def object_detail(request: HttpRequest, bucket: str) -> HttpResponse:
+    key = _param(request, "key")
+    role, info = selectors.object_info(actor=Actor.from_request(request), bucket=bucket, key=key)
+    context = {
+        "bucket": bucket,
+        "info": info,
+        "name": services.file_name(key),
+        "crumbs": selectors.breadcrumbs(_parent(key)),
+        "can_write": permissions.ROLE_RANK[role] >= permissions.ROLE_RANK[Role.WRITE],
+        "folder_prefix": _parent(key),
+        **links.object_panel_context(request, bucket=bucket, key=key, role=role),
+    }
+    return render(request, "sharing/object_detail.html", context)
+
+
+@require_GET
+@login_required
+def object_download(request: HttpRequest, bucket: str) -> HttpResponse:
+    key = _param(request, "key")
+    actor = Actor.from_request(request)
+    return redirect(services.object_download_url(actor=actor, bucket=bucket, key=key))
+
+
+@require_POST
+@login_required
+def folder_create(request: HttpRequest, bucket: str) -> HttpResponse:
+    prefix = request.POST.get("prefix", "")
+    form = FolderCreateForm(request.POST, folder_prefix=prefix)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["name"]))
+        return redirect(folder_url(bucket, prefix))
+    try:
+        key = services.folder_create(
+            actor=Actor.from_request(request),
+            bucket=bucket,
+            prefix=prefix,
+            name=form.cleaned_data["name"],
+        )
+    except S3Error as error:
+        if error.status >= 500:
+            raise
+        messages.error(request, error.message)
+        return redirect(folder_url(bucket, prefix))
+    messages.success(request, f"Folder “{form.cleaned_data['name']}” created.")
+    return redirect(folder_url(bucket, key))
+
+
+@require_POST
+@login_required
+def objects_delete(request: HttpRequest, bucket: str) -> HttpResponse:
+    prefix = request.POST.get("prefix", "")
+    keys = list(dict.fromkeys(request.POST.getlist("keys")))[:MAX_SELECTION]
+    if not keys:
+        messages.error(request, "Select at least one file to delete.")
+        return redirect(folder_url(bucket, prefix))
+    result = services.objects_delete(actor=Actor.from_request(request), bucket=bucket, keys=keys)
+    _report_delete(request, result)
+    return redirect(folder_url(bucket, prefix))
+
+
+def _report_delete(request: HttpRequest, result) -> None:
+    if result.deleted:
+        messages.success(request, f"Deleted {len(result.deleted)} files.")
+    if result.failed:
+        sample = ", ".join(list(result.failed)[:5])
+        messages.error(request, f"{len(result.failed)} files could not be deleted: {sample}")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def folder_delete(request: HttpRequest, bucket: str) -> HttpResponse:
+    prefix = _param(request, "prefix")
+    actor = Actor.from_request(request)
+    if request.method == "POST":
+        try:
+            result = services.folder_delete(actor=actor, bucket=bucket, prefix=prefix)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect(folder_url(bucket, prefix))
+        _report_delete(request, result)
+        return redirect(folder_url(bucket, _parent(prefix)))
+    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="folder.delete")
+    summary = selectors.folder_summary(actor=actor, bucket=bucket, prefix=prefix)
+    context = {
+        "bucket": bucket,
+        "prefix": prefix,
+        "summary": summary,
+        "crumbs": selectors.breadcrumbs(prefix),
+    }
+    return render(request, "sharing/folder_delete.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def transfer(request: HttpRequest, bucket: str) -> HttpResponse:
+    actor = Actor.from_request(request)
+    folder = "prefix" in request.GET
+    source = _param(request, "prefix" if folder else "key")
+    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.copy")
+    buckets = selectors.writable_buckets(actor=actor)
+    initial = {"dst_bucket": bucket, "dst_key": source}
+    form = TransferForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        buckets=buckets,
+        folder=folder,
+    )
+    context = {"bucket": bucket, "source": source, "folder": folder, "form": form, "clashes": []}
+    if form.is_bound and form.is_valid():
+        try:
+            return _run_transfer(request, actor, bucket, source, folder, form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        except services.ObjectExistsError as error:
+            context["clashes"] = error.keys[:20]
+            form.add_error(
+                "overwrite",
+                f"{len(error.keys)} files already exist there. Tick the box to replace them.",
+            )
+        except S3Error as error:
+            if error.status >= 500:
+                raise
+            form.add_error(None, error.message)
+    status = 400 if form.errors and not context["clashes"] else (409 if context["clashes"] else 200)
+    return render(request, "sharing/transfer.html", context, status=status)
+
+
+def _run_transfer(request, actor, bucket, source, folder, data) -> HttpResponse:
+    move = data["mode"] == "move"
+    dst_bucket, dst_key = data["dst_bucket"], data["dst_key"]
+    if not folder:
+        result = services.object_copy(
+            actor=actor, bucket=bucket, key=source, dst_bucket=dst_bucket, dst_key=dst_key,
+            move=move, overwrite=data["overwrite"],
+        )  # fmt: skip
+        messages.success(
+            request, f"{'Moved' if result.deleted else 'Copied'} to {dst_bucket}/{dst_key}."
+        )
+        if result.warning:
+            messages.warning(request, result.warning)
+        return redirect(object_url(dst_bucket, dst_key))
+    plan = services.folder_transfer_plan(
+        actor=actor, bucket=bucket, prefix=source, dst_bucket=dst_bucket, dst_prefix=dst_key,
+        move=move, overwrite=data["overwrite"],
+    )  # fmt: skip
+    if not plan:
+        raise ValidationError("The folder is empty: there is nothing to copy.")
+    steps = services.folder_transfer(
+        actor=actor, bucket=bucket, dst_bucket=dst_bucket, plan=plan, move=move
+    )
+    context = {"bucket": bucket, "source": source, "move": move, "dst_bucket": dst_bucket,
+               "dst_url": folder_url(dst_bucket, dst_key), "total": len(plan)}  # fmt: skip
+    return StreamingHttpResponse(_progress_page(request, context, steps))
+
+
+def _progress_page(request: HttpRequest, context: dict, steps: Iterator) -> Iterator[str]:
+    # The page streams: the browser shows each step as it happens, without JavaScript.
+    head, tail = render_to_string("sharing/transfer_progress.html", context, request).split(
+        "<!--steps-->"
+    )
+    yield head
+    failures = 0
+    for step in steps:
+        failures += not step.ok
+        state = "ok" if step.ok else "failed"
+        note = "" if step.ok else f" — {escape(step.message)}"
+        yield (
+            f'<li class="step step-{state}"><progress value="{step.index}" max="{step.total}"></progress> '
+            f"{step.index} of {step.total}: {escape(step.key)}{note}</li>\n"
+        )
+    yield f'<p class="message message-{"error" if failures else "success"}" data-testid="transfer-done">'
+    yield f"Done: {context['total'] - failures} of {context['total']} files {'moved' if context['move'] else 'copied'}"
+    yield f"{f', {failures} failed' if failures else ''}.</p>" + tail
+
+
+urlpatterns = [
+    path("b/<str:bucket>/object/", object_detail, name="object_detail"),
+    path("b/<str:bucket>/download/", object_download, name="object_download"),
+    path("b/<str:bucket>/transfer/", transfer, name="object_transfer"),
+    path("b/<str:bucket>/delete-files/", objects_delete, name="objects_delete"),
+    path("b/<str:bucket>/new-folder/", folder_create, name="folder_create"),
+    path("b/<str:bucket>/delete-folder/", folder_delete, name="folder_delete"),
+]

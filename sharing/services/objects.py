@@ -1,0 +1,185 @@
+"""File actions: download links, folders, copy, move, rename and delete."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+from sharing import audit, permissions, s3
+from sharing.audit import Actor
+from sharing.forms import clean_key
+from sharing.models import Role
+
+DOWNLOAD_SECONDS = 60  # the redirect is followed at once; a short URL is useless if it leaks
+
+
+class ObjectExistsError(Exception):
+    """The destination already holds a file and the person did not ask to overwrite it."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"{len(keys)} files already exist at the destination.")
+        self.keys = keys
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    copied: int
+    deleted: int
+    warning: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One object of a folder transfer, for progress pages."""
+
+    index: int
+    total: int
+    key: str
+    ok: bool
+    message: str = ""
+
+
+def file_name(key: str) -> str:
+    """Return the last part of a key, the name a download is saved under."""
+    return key.rstrip("/").rsplit("/", 1)[-1]
+
+
+def object_download_url(*, actor: Actor, bucket: str, key: str) -> str:
+    """Check access and existence, then return a 60-second attachment URL for the file."""
+    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.download")
+    with audit.s3_call(actor=actor, action="object.download", bucket=bucket, key=key):
+        if s3.head(bucket, key) is None:
+            raise s3.S3Error(s3.MESSAGES["NoSuchKey"], status=404, code="NoSuchKey")
+        return s3.presigned_get(bucket, key, filename=file_name(key), seconds=DOWNLOAD_SECONDS)
+
+
+def folder_create(*, actor: Actor, bucket: str, prefix: str, name: str) -> str:
+    """Create an empty folder (a 0-byte '…/' marker) in a folder; return its prefix."""
+    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="folder.create")
+    key = clean_key(f"{prefix}{name.strip().strip('/')}/", folder=True)
+    with audit.s3_call(actor=actor, action="folder.create", bucket=bucket, key=key):
+        if s3.list_page(bucket, prefix=key, size=1).objects or s3.head(bucket, key):
+            raise s3.S3Error("A folder with that name already exists.", status=409, code="Exists")
+        s3.put_empty(bucket, key)
+    return key
+
+
+def _check_transfer(*, actor: Actor, bucket: str, dst_bucket: str, move: bool, action: str) -> None:
+    permissions.require(
+        actor=actor, bucket=bucket, role=Role.WRITE if move else Role.READ, action=action
+    )
+    permissions.require(actor=actor, bucket=dst_bucket, role=Role.WRITE, action=action)
+
+
+def _copy_one(*, actor: Actor, bucket: str, key: str, dst_bucket: str, dst_key: str) -> None:
+    with audit.s3_call(actor=actor, action="object.copy", bucket=dst_bucket, key=dst_key) as call:
+        call.message = f"From {bucket}/{key}."
+        s3.copy(bucket, key, dst_bucket, dst_key)
+
+
+def _delete_one(*, actor: Actor, bucket: str, key: str) -> None:
+    with audit.s3_call(actor=actor, action="object.delete", bucket=bucket, key=key):
+        s3.delete(bucket, key)
+
+
+def object_copy(
+    *,
+    actor: Actor,
+    bucket: str,
+    key: str,
+    dst_bucket: str,
+    dst_key: str,
+    move: bool = False,
+    overwrite: bool = False,
+) -> TransferResult:
+    """Copy (or move: copy, then delete the original) one file to any bucket the actor may write."""
+    action = "object.move" if move else "object.copy"
+    _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
+    dst_key = clean_key(dst_key)
+    if (bucket, key) == (dst_bucket, dst_key):
+        raise ValidationError("The destination is the file itself; choose another name or bucket.")
+    with audit.s3_call(actor=actor, action="object.head", bucket=dst_bucket, key=dst_key):
+        exists = s3.head(dst_bucket, dst_key) is not None
+    if exists and not overwrite:
+        raise ObjectExistsError([dst_key])
+    _copy_one(actor=actor, bucket=bucket, key=key, dst_bucket=dst_bucket, dst_key=dst_key)
+    if not move:
+        return TransferResult(copied=1, deleted=0)
+    try:
+        _delete_one(actor=actor, bucket=bucket, key=key)
+    except s3.S3Error as error:
+        warning = f"The copy was made, but the original could not be deleted: {error.message}"
+        return TransferResult(copied=1, deleted=0, warning=warning)
+    return TransferResult(copied=1, deleted=1)
+
+
+def folder_transfer_plan(
+    *,
+    actor: Actor,
+    bucket: str,
+    prefix: str,
+    dst_bucket: str,
+    dst_prefix: str,
+    move: bool,
+    overwrite: bool = False,
+) -> list[tuple[str, str]]:
+    """Check a folder copy or move and return its (source key, destination key) pairs."""
+    action = "folder.move" if move else "folder.copy"
+    _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
+    dst_prefix = clean_key(dst_prefix, folder=True) if dst_prefix else ""
+    if bucket == dst_bucket and dst_prefix.startswith(prefix):
+        raise ValidationError("A folder cannot be copied or moved into itself.")
+    with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):
+        sources = s3.list_keys(bucket, prefix=prefix)
+    with audit.s3_call(actor=actor, action="object.list", bucket=dst_bucket, key=dst_prefix):
+        existing = {item.key for item in s3.list_keys(dst_bucket, prefix=dst_prefix)}
+    plan = [(item.key, dst_prefix + item.key[len(prefix) :]) for item in sources]
+    for _, dst_key in plan:
+        clean_key(dst_key, folder=dst_key.endswith("/"))
+    clashes = [dst_key for _, dst_key in plan if dst_key in existing]
+    if clashes and not overwrite:
+        raise ObjectExistsError(clashes)
+    return plan
+
+
+def folder_transfer(
+    *, actor: Actor, bucket: str, dst_bucket: str, plan: list[tuple[str, str]], move: bool
+) -> Iterator[Step]:
+    """Copy or move each planned object, one audit pair per call, yielding progress."""
+    total = len(plan)
+    for index, (key, dst_key) in enumerate(plan, start=1):
+        try:
+            _copy_one(actor=actor, bucket=bucket, key=key, dst_bucket=dst_bucket, dst_key=dst_key)
+            if move:
+                _delete_one(actor=actor, bucket=bucket, key=key)
+        except s3.S3Error as error:
+            yield Step(index=index, total=total, key=key, ok=False, message=error.message)
+        else:
+            yield Step(index=index, total=total, key=key, ok=True)
+
+
+def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteResult:
+    """Delete the given files (batches of 1000), one audit pair per file."""
+    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="object.delete")
+    deleted: list[str] = []
+    failed: dict[str, str] = {}
+    for start in range(0, len(keys), s3.core.DELETE_BATCH):
+        batch_keys = keys[start : start + s3.core.DELETE_BATCH]
+        with audit.s3_batch(
+            actor=actor, action="object.delete", bucket=bucket, keys=batch_keys
+        ) as batch:
+            result = s3.delete_many(bucket, batch_keys)
+            batch.failed = result.failed
+        deleted += result.deleted
+        failed.update(result.failed)
+    return s3.DeleteResult(deleted=deleted, failed=failed)
+
+
+def folder_delete(*, actor: Actor, bucket: str, prefix: str) -> s3.DeleteResult:
+    """Delete a folder: every file under its prefix, the folder marker included."""
+    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="folder.delete")
+    if not prefix.endswith("/"):
+        raise ValidationError("Only a folder (a path ending with “/”) can be deleted this way.")
+    with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):
+        keys = [item.key for item in s3.list_keys(bucket, prefix=prefix)]
+    return objects_delete(actor=actor, bucket=bucket, keys=keys)
