@@ -9,7 +9,8 @@ from sharing import audit, permissions, s3
 from sharing.audit import Actor
 from sharing.models import Role
 
-PAGE_SIZE = 200  # rows per folder page; each page is one ListObjectsV2 call whatever the folder size
+# Rows per folder page: each page is one ListObjectsV2 call, whatever the size of the folder.
+PAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
