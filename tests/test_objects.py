@@ -369,3 +369,24 @@ def test_storage_down_on_object_page_is_503(client, bob, bucket, settings):
     response = client_for(client, bob).get(detail(bucket, "a.txt"))
     assert response.status_code == 503
     assert audit_rows(action="object.head")[-1] == ("object.head", "outcome", "failure")
+
+
+def test_destination_key_is_stored_in_nfc(client, alice, bucket):
+    put(bucket, "a.txt")
+    client_for(client, alice)
+    nfd = "cafe\u0301.txt"
+    transfer(client, bucket, {"dst_bucket": bucket, "dst_key": nfd, "mode": "copy"}, key="a.txt")
+    assert keys(bucket) == {"a.txt", "caf\u00e9.txt"}
+
+
+def test_key_of_1024_bytes_is_accepted_and_1025_refused(client, alice, bucket):
+    put(bucket, "a.txt")
+    client_for(client, alice)
+    ok = transfer(
+        client, bucket, {"dst_bucket": bucket, "dst_key": "k" * 1024, "mode": "copy"}, key="a.txt"
+    )
+    too_long = transfer(
+        client, bucket, {"dst_bucket": bucket, "dst_key": "k" * 1025, "mode": "copy"}, key="a.txt"
+    )
+    assert (ok.status_code, too_long.status_code) == (302, 400)
+    assert "k" * 1024 in keys(bucket)
