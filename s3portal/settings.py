@@ -107,6 +107,14 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Audit rows are appended from every request: writers must queue (IMMEDIATE, a timeout) and
+    # readers must not block them (WAL), or concurrent requests fail with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
@@ -139,6 +147,7 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/pico", BASE_DIR / "node_modules" / "@picocss" / "pico" / "css"),
+    ("vendor/uppy", BASE_DIR / "node_modules" / "uppy" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -191,6 +200,10 @@ S3_MAX_KEY_SEGMENT_BYTES = env_int("S3_MAX_KEY_SEGMENT_BYTES", 255 if S3_EMBEDDE
 # Files: limits checked before any byte is stored.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 50 * 1024**3)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000)
+# true: browsers send file parts to the portal, which streams them on to S3 (S3 not reachable).
+UPLOAD_VIA_PORTAL = env_bool("UPLOAD_VIA_PORTAL", False)
+UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 16 * 1024**2)
+UPLOAD_URL_SECONDS = env_int("UPLOAD_URL_SECONDS", 600)
 
 # Security: HTTPS=true in production turns on redirects, secure cookies and HSTS.
 HTTPS = env_bool("HTTPS", False)
@@ -224,3 +237,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
+
+# Share links
+LINK_PASSWORD_MIN_LENGTH = env_int("LINK_PASSWORD_MIN_LENGTH", 8)
+LINK_PASSWORD_ATTEMPTS = env_int("LINK_PASSWORD_ATTEMPTS", 5)
+LINK_PASSWORD_WINDOW = env_int("LINK_PASSWORD_WINDOW", 900)
+LINK_EMAIL_MAX_RECIPIENTS = env_int("LINK_EMAIL_MAX_RECIPIENTS", 20)
+S3_PUBLIC_PROBE_TIMEOUT = env_int("S3_PUBLIC_PROBE_TIMEOUT", 3)

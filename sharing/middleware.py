@@ -14,12 +14,13 @@ class ContentSecurityPolicyMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        s3_origin = settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL or "https:"
-        self.policy = settings.CONTENT_SECURITY_POLICY.format(s3=s3_origin)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", self.policy)
+        # Built per response (cheap) so that a changed S3 endpoint setting applies at once.
+        s3_origin = settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL or "https:"
+        policy = settings.CONTENT_SECURITY_POLICY.format(s3=s3_origin)
+        response.headers.setdefault("Content-Security-Policy", policy)
         return response
 
 

@@ -1,5 +1,6 @@
 """File actions: download links, folders, copy, move, rename and delete."""
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from sharing.audit import Actor
 from sharing.forms import clean_key
 from sharing.models import Role
 
+logger = logging.getLogger(__name__)
 DOWNLOAD_SECONDS = 60  # the redirect is followed at once; a short URL is useless if it leaks
 
 
@@ -80,6 +82,20 @@ def _copy_one(*, actor: Actor, bucket: str, key: str, dst_bucket: str, dst_key: 
 def _delete_one(*, actor: Actor, bucket: str, key: str) -> None:
     with audit.s3_call(actor=actor, action="object.delete", bucket=bucket, key=key):
         s3.delete(bucket, key)
+    _forget_public_reads(actor=actor, bucket=bucket, keys=[key])
+
+
+def _forget_public_reads(*, actor: Actor, bucket: str, keys: list[str]) -> None:
+    # A public-read policy statement outlives its file: a new file under the same name would
+    # be public at once. Failing here must not undo the delete; the audit row keeps the trace.
+    if not keys:
+        return
+    try:
+        with audit.s3_call(actor=actor, action="bucket.policy_cleanup", bucket=bucket) as call:
+            removed = s3.revoke_public_reads(bucket, keys)
+            call.message = f"{len(removed)} public-read statements of deleted files removed."
+    except s3.S3Error:
+        logger.warning("policy clean-up failed bucket=%s keys=%d", bucket, len(keys))
 
 
 def object_copy(
@@ -172,6 +188,7 @@ def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteRe
             batch.failed = result.failed
         deleted += result.deleted
         failed.update(result.failed)
+    _forget_public_reads(actor=actor, bucket=bucket, keys=deleted)
     return s3.DeleteResult(deleted=deleted, failed=failed)
 
 

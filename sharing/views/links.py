@@ -1,10 +1,287 @@
-"""Share links and public access (being built)."""
+"""Share links, public access and the recipient page /s/<token>."""
 
-from django.http import HttpRequest
+import uuid
+from urllib.parse import urlencode
 
-urlpatterns: list = []
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from sharing import permissions, s3
+from sharing.audit import Actor
+from sharing.link_forms import (
+    ExtendForm,
+    LinkCreateForm,
+    LinksEmailForm,
+    PresignForm,
+    PublicForm,
+    clean_object_key,
+)
+from sharing.models import Role
+from sharing.services import access, link_emails
+from sharing.services import links as services
 
 
-def object_panel_context(request: HttpRequest, *, bucket: str, key: str, role: str) -> dict:
+def object_page_url(bucket: str, key: str) -> str:
+    """Return the object page (the lead's), or this module's sharing page until it exists."""
+    try:
+        base = reverse("object_detail", args=[bucket])
+    except NoReverseMatch:
+        base = reverse("object_sharing", args=[bucket])
+    return f"{base}?{urlencode({'key': key})}"
+
+
+def object_panel_context(
+    request: HttpRequest, *, bucket: str, key: str, role: str, **forms
+) -> dict:
     """Return the context of the sharing panel on an object page ({} hides the panel)."""
-    return {}
+    actor = Actor.from_request(request)
+    try:
+        state = access.object_public_state(actor=actor, bucket=bucket, key=key)
+    except s3.S3Error as error:
+        state = access.PublicState(public=None, url="", explanation=error.message, possible=False)
+    initial = {"key": key}
+    panel = {
+        "bucket": bucket,
+        "key": key,
+        "can_write": permissions.ROLE_RANK[role] >= permissions.ROLE_RANK[Role.WRITE],
+        "state": state,
+        "link_form": forms.get("link_form") or LinkCreateForm(initial=initial, prefix="link"),
+        "email_form": forms.get("email_form") or LinksEmailForm(initial=initial, prefix="email"),
+        "presign_form": forms.get("presign_form") or PresignForm(initial=initial, prefix="raw"),
+        "public_form": forms.get("public_form") or PublicForm(initial=initial),
+        "links": services.links_for_object(actor=actor, bucket=bucket, key=key),
+        "temporary_credentials": s3.uses_temporary_credentials(),
+        "back": object_page_url(bucket, key),
+    }
+    return {"sharing_panel": panel}
+
+
+def _key(value: str) -> str:
+    try:
+        return clean_object_key(value)
+    except ValidationError:
+        raise Http404("No file given.") from None
+
+
+def _panel_page(request: HttpRequest, bucket: str, *, status: int = 200, **forms) -> HttpResponse:
+    form = next(iter(forms.values()), None)
+    key = _key(form.data.get(form.add_prefix("key"), "") if form else request.GET.get("key", ""))
+    actor = Actor.from_request(request)
+    role = permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.share")
+    context = {"bucket": bucket, "key": key, "name": key.rsplit("/", 1)[-1]}
+    context.update(object_panel_context(request, bucket=bucket, key=key, role=role, **forms))
+    return render(request, "sharing/link_share.html", context, status=status)
+
+
+@require_GET
+@login_required
+def object_sharing(request: HttpRequest, bucket: str) -> HttpResponse:
+    return _panel_page(request, bucket)
+
+
+def _refused(
+    request: HttpRequest, bucket: str, error: services.LinkError | s3.S3Error, **forms
+) -> HttpResponse:
+    if isinstance(error, s3.S3Error) and error.status >= 500:
+        raise error
+    form = next(iter(forms.values()))
+    form.add_error(None, error.message)
+    return _panel_page(request, bucket, status=error.status, **forms)
+
+
+@require_POST
+@login_required
+def link_create(request: HttpRequest, bucket: str) -> HttpResponse:
+    form = LinkCreateForm(request.POST, prefix="link")
+    if not form.is_valid():
+        return _panel_page(request, bucket, status=400, link_form=form)
+    try:
+        new = services.link_create(
+            actor=Actor.from_request(request),
+            bucket=bucket,
+            key=form.cleaned_data["key"],
+            **form.link_options(),
+        )
+    except (services.LinkError, s3.S3Error) as error:
+        return _refused(request, bucket, error, link_form=form)
+    context = {"new": new, "url": new.url, "back": object_page_url(bucket, new.link.key)}
+    return _created(request, context)
+
+
+def _created(request: HttpRequest, context: dict) -> HttpResponse:
+    response = render(request, "sharing/link_created.html", context)
+    response["Cache-Control"] = "no-store"  # the raw token is on this page, once
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_POST
+@login_required
+def links_email(request: HttpRequest, bucket: str) -> HttpResponse:
+    form = LinksEmailForm(request.POST, prefix="email")
+    if not form.is_valid():
+        return _panel_page(request, bucket, status=400, email_form=form)
+    data = form.cleaned_data
+    try:
+        created = link_emails.links_email(
+            actor=Actor.from_request(request), bucket=bucket, key=data["key"],
+            recipients=data["recipients"], message=data["message"], **form.link_options(),
+        )  # fmt: skip
+    except (services.LinkError, s3.S3Error) as error:
+        return _refused(request, bucket, error, email_form=form)
+    names = ", ".join(new.link.recipient_email for new in created)
+    messages.success(request, f"Sent {len(created)} links, one to each of: {names}.")
+    return redirect(object_page_url(bucket, data["key"]))
+
+
+@require_POST
+@login_required
+def object_public(request: HttpRequest, bucket: str) -> HttpResponse:
+    form = PublicForm(request.POST)
+    if not form.is_valid():
+        return _panel_page(request, bucket, status=400, public_form=form)
+    key, public = form.cleaned_data["key"], form.cleaned_data["public"]
+    state = access.object_set_public(
+        actor=Actor.from_request(request), bucket=bucket, key=key, public=public
+    )
+    if state.public == public and not state.explanation:
+        messages.success(request, f"The file is now {state.label}.")
+    else:
+        level = messages.WARNING if state.public is None else messages.ERROR
+        messages.add_message(request, level, state.explanation or f"The file is {state.label}.")
+    return redirect(object_page_url(bucket, key))
+
+
+@require_POST
+@login_required
+def object_presign(request: HttpRequest, bucket: str) -> HttpResponse:
+    form = PresignForm(request.POST, prefix="raw")
+    if not form.is_valid():
+        return _panel_page(request, bucket, status=400, presign_form=form)
+    key = form.cleaned_data["key"]
+    try:
+        url = services.object_presign(
+            actor=Actor.from_request(request),
+            bucket=bucket,
+            key=key,
+            seconds=form.cleaned_data["seconds"],
+        )
+    except (services.LinkError, s3.S3Error) as error:
+        return _refused(request, bucket, error, presign_form=form)
+    context = {"url": url, "raw": True, "seconds": form.cleaned_data["seconds"]}
+    context.update(back=object_page_url(bucket, key), expires_at=form.cleaned_data["expires_at"])
+    context["temporary_credentials"] = s3.uses_temporary_credentials()
+    return _created(request, context)
+
+
+@require_GET
+@login_required
+def link_list(request: HttpRequest) -> HttpResponse:
+    links = services.links_of(actor=Actor.from_request(request))
+    return render(request, "sharing/links.html", {"links": links, "extend_form": ExtendForm()})
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe and target.startswith("/") else reverse("link_list")
+
+
+@require_POST
+@login_required
+def link_revoke(request: HttpRequest, link_id: uuid.UUID) -> HttpResponse:
+    actor = Actor.from_request(request)
+    link = services.link_of(actor=actor, link_id=link_id)
+    if services.link_revoke(actor=actor, link=link):
+        messages.success(request, f"Link to “{link.file_name}” withdrawn: it no longer works.")
+    else:
+        messages.info(request, f"The link to “{link.file_name}” was already withdrawn.")
+    return redirect(_next(request))
+
+
+@require_POST
+@login_required
+def link_extend(request: HttpRequest, link_id: uuid.UUID) -> HttpResponse:
+    actor = Actor.from_request(request)
+    link = services.link_of(actor=actor, link_id=link_id)
+    form = ExtendForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.non_field_errors() or ["Choose a new expiry."]))
+        return redirect(_next(request))
+    try:
+        services.link_extend(actor=actor, link=link, expires_at=form.cleaned_data["expires_at"])
+    except services.LinkError as error:
+        messages.error(request, error.message)
+        return redirect(_next(request))
+    messages.success(
+        request, f"The link to “{link.file_name}” now expires {link.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    return redirect(_next(request))
+
+
+def _recipient_response(response: HttpResponse, *, form_target: str = "") -> HttpResponse:
+    # The token is in this page's URL: it must not leave in a Referer, nor stay in a cache.
+    # "same-origin" (not "no-referrer") so that browsers still send a real Origin with the
+    # download form, which Django's CSRF check needs; S3 and other sites get no Referer.
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    if form_target:
+        # The download form is answered by a redirect to S3; CSP's form-action covers redirects.
+        policy = settings.CONTENT_SECURITY_POLICY.format(s3=form_target)
+        policy = policy.replace("form-action 'self'", f"form-action 'self' {form_target}")
+        response["Content-Security-Policy"] = policy
+    return response
+
+
+def _gone(request: HttpRequest, error: Exception, status: int) -> HttpResponse:
+    context = {"error": error, "status": status}
+    return _recipient_response(render(request, "sharing/link_gone.html", context, status=status))
+
+
+def _recipient_page(
+    request: HttpRequest, page: services.LinkPage, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    origin = s3.download_origin(page.link.bucket, page.link.key)
+    context = {"page": page, "error": error}
+    response = render(request, "sharing/link_public.html", context, status=status)
+    return _recipient_response(response, form_target=origin)
+
+
+@require_http_methods(["GET", "POST"])
+def link_public(request: HttpRequest, token: str) -> HttpResponse:
+    actor = Actor.from_request(request)
+    try:
+        if request.method == "POST":
+            password = request.POST.get("password", "")[:200]
+            url = services.link_download(actor=actor, token=token, password=password)
+            return _recipient_response(redirect(url))
+        return _recipient_page(request, services.link_open(actor=actor, token=token))
+    except services.LinkPasswordError as error:
+        return _recipient_page(request, error.page, error=error.message, status=error.status)
+    except services.LinkError as error:
+        return _gone(request, error, error.status)
+    except s3.S3Error as error:
+        return _gone(request, error, 503 if error.status >= 500 else error.status)
+
+
+urlpatterns = [
+    path("s/<str:token>", link_public, name="link_public"),
+    path("links/", link_list, name="link_list"),
+    path("links/<uuid:link_id>/revoke/", link_revoke, name="link_revoke"),
+    path("links/<uuid:link_id>/extend/", link_extend, name="link_extend"),
+    path("b/<str:bucket>/share/", object_sharing, name="object_sharing"),
+    path("b/<str:bucket>/share/link/", link_create, name="link_create"),
+    path("b/<str:bucket>/share/email/", links_email, name="links_email"),
+    path("b/<str:bucket>/share/public/", object_public, name="object_public"),
+    path("b/<str:bucket>/share/presign/", object_presign, name="object_presign"),
+]

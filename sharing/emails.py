@@ -1,0 +1,104 @@
+"""Share-link emails: built from templates, links from SITE_URL, headers free of line breaks."""
+
+import re
+import unicodedata
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from sharing.models import ShareLink
+
+SUBJECT_MAX = 200
+_SPACES = re.compile(r"\s+")
+
+
+def header_text(value: str) -> str:
+    """Return text fit for a mail header: control and line-break characters become spaces."""
+    cleaned = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in value
+    )
+    return _SPACES.sub(" ", cleaned).strip()
+
+
+def address_problem(address: str) -> str | None:
+    """Return why an email address is refused (line breaks, bad form), or None when it is fine."""
+    if any(char in address for char in "\r\n\x00") or any(
+        unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in address
+    ):
+        return f"“{header_text(address)}” contains a line break or a control character."
+    try:
+        validate_email(address)
+    except ValidationError:
+        return f"“{address}” is not a valid email address."
+    return None
+
+
+def _reply_to(sender_email: str) -> list[str]:
+    return [sender_email] if sender_email and address_problem(sender_email) is None else []
+
+
+def _render(name: str, context: dict) -> tuple[str, str, str]:
+    subject = render_to_string(f"sharing/emails/{name}-subject.txt", context)
+    text = render_to_string(f"sharing/emails/{name}-body.txt", context)
+    html = render_to_string(f"sharing/emails/{name}-body.html", context)
+    return header_text(subject)[:SUBJECT_MAX], text, html
+
+
+def share_email(
+    *,
+    link: ShareLink,
+    url: str,
+    size: int,
+    sender_name: str,
+    sender_email: str,
+    message: str,
+) -> EmailMultiAlternatives:
+    """Return the email that hands one recipient their own link to a file."""
+    context = {
+        "link": link,
+        "url": url,
+        "size": size,
+        "file_name": link.file_name,
+        "subject_file_name": header_text(link.file_name)[:100],
+        "sender_name": header_text(sender_name),
+        "sender_email": sender_email,
+        "message": message,
+        "site_url": settings.SITE_URL,
+        "has_password": bool(link.password_hash),
+    }
+    subject, text, html = _render("share", context)
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[link.recipient_email],
+        reply_to=_reply_to(sender_email),
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def notify_email(*, link: ShareLink, client_ip: str, user_agent: str) -> EmailMultiAlternatives:
+    """Return the email that tells a link's creator the file was downloaded for the first time."""
+    context = {
+        "link": link,
+        "file_name": link.file_name,
+        "subject_file_name": header_text(link.file_name)[:100],
+        "client_ip": client_ip or "unknown",
+        "user_agent": header_text(user_agent)[:200],
+        "links_url": settings.SITE_URL + reverse("link_list"),
+        "site_url": settings.SITE_URL,
+    }
+    subject, text, html = _render("notify", context)
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[link.creator.email],
+    )
+    email.attach_alternative(html, "text/html")
+    return email

@@ -1,0 +1,45 @@
+// Sharing panel: copy buttons, and the custom expiry fields shown only when "Custom" is chosen.
+(function () {
+  "use strict";
+
+  function copyFrom(button) {
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    field.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        document.execCommand("copy");
+        done();
+      });
+    } else {
+      // Plain-HTTP sites (a laptop install) have no Clipboard API: fall back to the selection.
+      document.execCommand("copy");
+      done();
+    }
+  }
+
+  function syncCustomExpiry(form) {
+    var custom = form.querySelector('input[name$="expiry"][value="custom"]');
+    var fields = form.querySelector("[data-custom-expiry]");
+    if (!custom || !fields) return;
+    fields.hidden = !custom.checked;
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (button) {
+      event.preventDefault();
+      copyFrom(button);
+    }
+  });
+
+  document.querySelectorAll("form[data-expiry-form]").forEach(function (form) {
+    syncCustomExpiry(form);
+    form.addEventListener("change", function () { syncCustomExpiry(form); });
+  });
+})();
