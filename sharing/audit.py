@@ -109,6 +109,7 @@ def _append_many(rows_fields: list[dict[str, Any]]) -> list[AuditEvent]:
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
         for fields in rows_fields:
+            fields = {name: _storable(value) for name, value in fields.items()}
             row = AuditEvent(created_at=timezone.now(), prev_hash=head.last_hash, **fields)
             row.hash = row_hash(row)
             row.save(force_insert=True)
@@ -117,6 +118,11 @@ def _append_many(rows_fields: list[dict[str, Any]]) -> list[AuditEvent]:
             rows.append(row)
         head.save(update_fields=["last_id", "last_hash"])
     return rows
+
+
+def _storable(value: Any) -> Any:
+    # Refused names are recorded as given, but PostgreSQL text cannot hold NUL: show it visibly.
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
 
 
 def _actor_fields(actor: Actor) -> dict[str, Any]:

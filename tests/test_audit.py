@@ -165,3 +165,12 @@ def test_csv_export_neutralises_formulas(client, admin_user, alice):
 def test_member_cannot_open_audit_admin(client, alice):
     response = client_for(client, alice).get(reverse("admin:sharing_auditevent_changelist"))
     assert response.status_code == 302  # to the login page: not staff
+
+
+def test_nul_in_a_refused_name_is_recorded_visibly(alice):
+    audit.record(
+        actor=Actor(user=alice), action="upload.start", outcome=Outcome.DENIED, key="a\x00.jpg"
+    )
+    row = AuditEvent.objects.get(action="upload.start")
+    assert row.key == "a\\x00.jpg"
+    assert audit.verify() == []
