@@ -3,6 +3,7 @@ import csv
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from sharing.audit import HASHED_FIELDS
 from sharing.models import AuditEvent, BucketGrant
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -90,24 +91,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit.csv"'
-        columns = [
-            "id",
-            "created_at",
-            "operation",
-            "phase",
-            "actor_name",
-            "action",
-            "bucket",
-            "key",
-            "outcome",
-            "error_code",
-            "message",
-            "request_id",
-            "client_ip",
-            "user_agent",
-            "duration_ms",
-            "hash",
-        ]
+        # Every hashed field plus both hashes, so an export can be checked against the chain.
+        columns = ["id", *HASHED_FIELDS, "prev_hash", "hash"]
         writer = csv.writer(response)
         writer.writerow(columns)
         for row in queryset.order_by("id"):
