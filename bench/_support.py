@@ -82,11 +82,15 @@ def work_dir(server: EmbeddedS3) -> Path:
     return server.data_dir.parent
 
 
-def setup_django(server: EmbeddedS3) -> None:
-    """Configure the portal in-process against the server, with its own SQLite database, and migrate."""
+def setup_django(server: EmbeddedS3, *, database_url: str = "") -> None:
+    """Configure the portal in-process against the server, with its own database, and migrate.
+
+    Without database_url, a fresh SQLite database in the server's folder."""
     var_dir = work_dir(server) / "var"
     (var_dir / "static").mkdir(parents=True)  # WhiteNoise warns about a missing STATIC_ROOT
     os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     os.environ.update(
         DJANGO_SETTINGS_MODULE="s3portal.settings",
         VAR_DIR=str(var_dir),

@@ -1,15 +1,16 @@
 """Benchmark: share-link downloads (/s/<token>) against a bare redirect view, under gunicorn.
 
 Run from the repository root: .venv/bin/python bench/link_resolution.py [--rounds N] [--seconds S]
-    [--clients C] [--workers W]
+    [--clients C] [--workers W] [--threads T] [--database sqlite|postgres]
 
-Starts its own SeaweedFS under /tmp, a fresh SQLite database beside it, and gunicorn as `make run`
-does (gthread, W workers x 4 threads) with bench/settings_bare.py, whose URLconf adds /bench/bare/:
+Starts its own SeaweedFS under /tmp, a fresh database (SQLite beside the server, as `make run` has
+it, or with --database postgres a new database on 127.0.0.1:5432, dropped at the end) and gunicorn
+as `make run` does (gthread, W workers x T threads) with bench/settings_bare.py, whose URLconf adds /bench/bare/:
 a view that returns a redirect and does nothing else. Both are POSTs carrying the CSRF cookie and
 token, through the whole middleware stack, on the same server and database. A download does every
 check (hash lookup, revocation, expiry, creator, grant), takes the counter with a conditional
-UPDATE, writes its audit rows, asks S3 whether the file still exists and answers 302 to a 60 s
-presigned URL. Each round runs both for the same time with the same client threads (http.client,
+UPDATE, writes its audit row and answers 302 to a 60 s presigned URL. The recipient page is
+opened first, as a browser does, so S3 was asked moments before whether the file exists. Each round runs both for the same time with the same client threads (http.client,
 keep-alive), the order alternating; figures are medians over the rounds.
 Target (issue 4): download throughput / bare throughput >= 0.5.
 """
@@ -17,6 +18,7 @@ Target (issue 4): download throughput / bare throughput >= 0.5.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -28,6 +30,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -38,10 +41,8 @@ KEY = "reports/2026/summary.pdf"
 BUCKET = "bench-links"
 STOP_TIMEOUT = 15
 BARE_TARGET = "http://127.0.0.1:9/"
-SQLITE_CONFIGS = {
-    "as-is": "as settings.py configures it (deferred transactions, rollback journal)",
-    "tuned": "with transaction_mode=IMMEDIATE, WAL, synchronous=NORMAL (bench/settings_bare.py)",
-}
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+POSTGRES_DATABASE = "bench_link_resolution"
 
 
 @dataclass
@@ -73,10 +74,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int, log_path: str, sqlite: str) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, threads: int, log_path: str) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
-        BENCH_SQLITE=sqlite,
         DJANGO_SETTINGS_MODULE="bench.settings_bare",
         ALLOWED_HOSTS="127.0.0.1",
         SITE_URL=f"http://127.0.0.1:{port}",
@@ -88,7 +88,7 @@ def start_gunicorn(port: int, workers: int, log_path: str, sqlite: str) -> subpr
             sys.executable, "-m", "gunicorn", "s3portal.wsgi",
             "--chdir", str(bench.ROOT),
             "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
             "--no-control-socket", "--log-level", "warning",
         ],
         env=env,
@@ -190,16 +190,16 @@ def run_phase(
     return phase
 
 
-def measure(args, server, sqlite: str, link_path: str) -> None:
-    """Serve with one SQLite configuration, run the rounds, and print the figures."""
+def measure(args, server, link_path: str) -> None:
+    """Serve, open the recipient page, run the rounds, and print the figures."""
     from django.db import connections
 
     from sharing.models import AuditEvent, ShareLink
 
     connections.close_all()  # gunicorn's workers are the only users of the database now
     port = free_port()
-    log_path = str(bench.work_dir(server) / f"gunicorn-{sqlite}.log")
-    web = start_gunicorn(port, args.workers, log_path, sqlite)
+    log_path = str(bench.work_dir(server) / "gunicorn.log")
+    web = start_gunicorn(port, args.workers, args.threads, log_path)
     try:
         wait_ready(port, web)
         cookie, token = csrf_pair(port, link_path)
@@ -211,8 +211,8 @@ def measure(args, server, sqlite: str, link_path: str) -> None:
             "Origin": f"http://127.0.0.1:{port}",
         }
         print(
-            f"\n== SQLite {SQLITE_CONFIGS[sqlite]}\n"
-            f"gunicorn gthread {args.workers} workers x 4 threads on :{port}; "
+            f"\n== {connections['default'].vendor}\n"
+            f"gunicorn gthread {args.workers} workers x {args.threads} threads on :{port}; "
             f"{args.clients} client threads; {args.rounds} rounds of {args.seconds:g} s each; "
             f"{bench.load_average()}"
         )
@@ -253,19 +253,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per phase (default 5)")
     parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     parser.add_argument(
-        "--sqlite",
-        choices=["as-is", "tuned", "both"],
-        default="both",
-        help="SQLite as settings.py configures it, with IMMEDIATE+WAL, or both (default)",
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help=f"SQLite (the default, as make run has it) or a new database on {POSTGRES_SERVER}",
     )
     args = parser.parse_args()
 
-    with bench.embedded_server("links") as server:
-        bench.setup_django(server)
+    with bench.embedded_server("links") as server, database(args.database) as database_url:
+        bench.setup_django(server, database_url=database_url)
         import datetime
 
         from django.contrib.auth.models import Permission, User
+        from django.db import connections
         from django.utils import timezone
 
         from sharing import services
@@ -283,9 +285,28 @@ def main() -> None:
             key=KEY,
             expires_at=timezone.now() + datetime.timedelta(days=6),
         )
-        # "as-is" first: WAL mode, once set by "tuned", stays in the database file.
-        for sqlite in ("as-is", "tuned") if args.sqlite == "both" else (args.sqlite,):
-            measure(args, server, sqlite, f"/s/{new.token}")
+        measure(args, server, f"/s/{new.token}")
+        connections.close_all()  # before the PostgreSQL database is dropped
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str]:
+    """Yield the DATABASE_URL to use: none for SQLite, else a new PostgreSQL database, then drop it."""
+    if kind == "sqlite":
+        yield ""
+        return
+    import psycopg
+
+    def run(statement: str) -> None:
+        with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(statement)
+
+    run(f"DROP DATABASE IF EXISTS {POSTGRES_DATABASE}")
+    run(f"CREATE DATABASE {POSTGRES_DATABASE}")
+    try:
+        yield f"{POSTGRES_SERVER}/{POSTGRES_DATABASE}"
+    finally:
+        run(f"DROP DATABASE IF EXISTS {POSTGRES_DATABASE} WITH (FORCE)")
 
 
 def report(rounds, counted: int, download_rows: int, log_path: str) -> None:

@@ -108,8 +108,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Audit rows are appended from every request: writers must queue (IMMEDIATE, a timeout) and
-    # readers must not block them (WAL), or concurrent requests fail with "database is locked".
+    # Audit rows are appended from every request: writers must queue (IMMEDIATE, a timeout, and
+    # s3portal.sqlite's queue) and readers must not block them (WAL), or concurrent requests fail
+    # with "database is locked" or wait long after the lock is free.
+    DATABASES["default"]["ENGINE"] = "s3portal.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

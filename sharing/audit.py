@@ -1,6 +1,7 @@
 """The only writer of audit rows: an intent row before each S3 call, an outcome row after it."""
 
 import datetime
+import functools
 import hashlib
 import json
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -105,19 +106,74 @@ def _append(**fields: Any) -> AuditEvent:
 
 def _append_many(rows_fields: list[dict[str, Any]]) -> list[AuditEvent]:
     # The head row is locked for the whole append so that concurrent writers never fork the chain.
+    # Every request appends rows, so the statements are written once (_AppendSql) rather than
+    # built by the ORM each time: ~0.1 ms per row instead of ~0.6 ms (bench/link_resolution.py).
     rows = []
-    with transaction.atomic():
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    # No savepoint: inside a caller's transaction (a counted download) the rows stand or fall with it.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        sql = _append_sql(connection.vendor)
+        last_id, last_hash = _locked_head(cursor, sql)
         for fields in rows_fields:
             fields = {name: _storable(value) for name, value in fields.items()}
-            row = AuditEvent(created_at=timezone.now(), prev_hash=head.last_hash, **fields)
+            row = AuditEvent(created_at=timezone.now(), prev_hash=last_hash, **fields)
             row.hash = row_hash(row)
-            row.save(force_insert=True)
-            head.last_id = row.pk
-            head.last_hash = row.hash
+            cursor.execute(
+                sql.insert,
+                [f.get_db_prep_save(getattr(row, f.attname), connection) for f in sql.fields],
+            )
+            row.pk = (
+                cursor.fetchone()[0]
+                if sql.returning
+                else connection.ops.last_insert_id(cursor, sql.table, "id")
+            )
+            row._state.adding = False
+            row._state.db = connection.alias
+            last_id, last_hash = row.pk, row.hash
             rows.append(row)
-        head.save(update_fields=["last_id", "last_hash"])
+        cursor.execute(sql.update_head, [last_id, last_hash])
     return rows
+
+
+@dataclass(frozen=True)
+class _AppendSql:
+    fields: list[Any]
+    table: str
+    insert: str
+    returning: bool
+    select_head: str
+    update_head: str
+
+
+@functools.cache
+def _append_sql(vendor: str) -> _AppendSql:
+    quote = connection.ops.quote_name
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    table = AuditEvent._meta.db_table
+    head = quote(AuditChainHead._meta.db_table)
+    returning = connection.features.can_return_columns_from_insert
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # Only names from the models' own metadata go into these strings; values are parameters.
+    return _AppendSql(
+        fields=fields,
+        table=table,
+        insert=(
+            f"INSERT INTO {quote(table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))})" + (" RETURNING id" if returning else "")
+        ),
+        returning=returning,
+        select_head=f"SELECT last_id, last_hash FROM {head} WHERE id = 1{lock}",  # noqa: S608
+        update_head=f"UPDATE {head} SET last_id = %s, last_hash = %s WHERE id = 1",  # noqa: S608
+    )
+
+
+def _locked_head(cursor: Any, sql: _AppendSql) -> tuple[int, str]:
+    cursor.execute(sql.select_head)
+    found = cursor.fetchone()
+    if found is None:  # the very first append: create the head, then lock it like any other
+        AuditChainHead.objects.get_or_create(pk=1)
+        cursor.execute(sql.select_head)
+        found = cursor.fetchone()
+    return found[0], found[1]
 
 
 def _storable(value: Any) -> Any:

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -402,6 +403,100 @@ def test_grant_through_a_group_keeps_links_alive_until_it_goes(client, bob, file
     bob.groups.remove(team)
     assert download(client, new.token).status_code == 410
     assert ShareLink.objects.get().downloads == 1
+
+
+# After the recipient page, a download is counted by one conditional UPDATE that re-checks
+# everything (services/link_counter.py); each change below must still stop the link at once.
+
+
+def _change_revoke(link, alice):
+    links.link_revoke(actor=as_actor(alice), link=link)
+
+
+def _change_expire(link, alice):
+    ShareLink.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+
+
+def _change_use_up(link, alice):
+    ShareLink.objects.update(max_downloads=0)
+
+
+def _change_deactivate_creator(link, alice):
+    alice.is_active = False
+    alice.save()
+
+
+def _change_drop_grant(link, alice):
+    BucketGrant.objects.filter(user=alice).delete()
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        (_change_revoke, 410, "withdrawn"),
+        (_change_expire, 410, "expired"),
+        (_change_use_up, 410, "used as many times"),
+        (_change_deactivate_creator, 410, "no longer works"),
+        (_change_drop_grant, 410, "no longer works"),
+    ],
+)
+def test_changes_after_the_page_stop_the_download_at_once(
+    client, alice, new_link, change, status, words
+):
+    assert client.get(public_url(new_link.token)).status_code == 200
+    change(new_link.link, alice)
+    response = download(client, new_link.token)
+    assert response.status_code == status and words in response.content.decode()
+    assert "Location" not in response
+    assert ShareLink.objects.get().downloads == 0
+    assert audit_rows(action="link.download") == [("link.download", "event", "denied")]
+
+
+def test_password_set_after_the_page_is_still_asked_for(client, new_link):
+    from django.contrib.auth.hashers import make_password
+
+    assert client.get(public_url(new_link.token)).status_code == 200
+    ShareLink.objects.update(password_hash=make_password("correct horse battery"))
+    assert download(client, new_link.token).status_code == 403
+    assert download(client, new_link.token, password="correct horse battery").status_code == 302
+    assert ShareLink.objects.get().downloads == 1
+
+
+def test_download_after_the_page_costs_one_update_and_the_audit_append(client, new_link):
+    assert client.get(public_url(new_link.token)).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        response = download(client, new_link.token)
+    statements = [
+        query["sql"].split(None, 1)[0]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))  # the test's own
+    ]
+    # The counter, then the audit append: read the chain head, insert the row, move the head.
+    assert statements == ["UPDATE", "SELECT", "INSERT", "UPDATE"]
+    assert response.status_code == 302 and "X-Amz-Signature=" in response["Location"]
+    row = AuditEvent.objects.get(action="link.download", phase="event")
+    assert (row.outcome, row.actor_name, row.client_ip) == ("success", "recipient", "203.0.113.9")
+    assert str(new_link.link.pk) in row.message
+
+
+@pytest.mark.parametrize("creator", ["group member", "superuser without grants"])
+def test_page_then_downloads_work_for_every_kind_of_creator(client, bob, admin_user, file, creator):
+    from django.contrib.auth.models import Group
+
+    user = admin_user
+    if creator == "group member":
+        team = Group.objects.create(name="team")
+        bob.groups.add(team)
+        BucketGrant.objects.filter(user=bob).delete()
+        BucketGrant.objects.create(group=team, bucket="team-files", role="read")
+        user = bob
+    new = links.link_create(
+        actor=as_actor(user), bucket="team-files", key=file, expires_at=in_hours(1)
+    )
+    assert client.get(public_url(new.token)).status_code == 200
+    assert [download(client, new.token).status_code for _ in range(3)] == [302, 302, 302]
+    assert ShareLink.objects.get().downloads == 3
+    assert audit_rows(action="link.download") == [("link.download", "event", "success")] * 3
 
 
 def test_deleted_file_gives_410_and_keeps_the_download(client, alice, file):

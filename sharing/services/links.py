@@ -20,6 +20,7 @@ from django.utils import timezone
 from sharing import audit, emails, permissions, s3
 from sharing.audit import Actor
 from sharing.models import BucketGrant, Outcome, Role, ShareLink
+from sharing.services.link_counter import claim_download
 
 TOKEN_BYTES = 32  # 256 bits from secrets; DESIGN asks for at least 128
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4's limit, kept for links too
@@ -191,10 +192,10 @@ def link_create(
     return new
 
 
-def _recipient(actor: Actor, link: ShareLink) -> Actor:
+def _recipient(actor: Actor, recipient_email: str) -> Actor:
     if actor.user is not None:
         return actor
-    return replace(actor, name=f"recipient {link.recipient_email}".strip()[:150])
+    return replace(actor, name=f"recipient {recipient_email}".strip()[:150])
 
 
 def _find(*, actor: Actor, token: str, action: str) -> ShareLink:
@@ -240,21 +241,28 @@ def _gone_reason(link: ShareLink) -> str | None:
     return None
 
 
-def _refuse(*, actor: Actor, link: ShareLink, action: str, reason: str) -> LinkGoneError:
+def _record_link(
+    actor: Actor, link: "ShareLink | SeenLink", action: str, outcome: str, message: str
+) -> None:
+    """Record an event about one link, its message following the link's id."""
     audit.record(
         actor=actor,
         action=action,
-        outcome=Outcome.DENIED,
+        outcome=outcome,
         bucket=link.bucket,
         key=link.key,
-        message=f"Link {link.pk}: {reason}.",
+        message=f"Link {link.id}{message}",
     )
+
+
+def _refuse(*, actor: Actor, link: ShareLink, action: str, reason: str) -> LinkGoneError:
+    _record_link(actor, link, action, Outcome.DENIED, f": {reason}.")
     return LinkGoneError(reason)
 
 
 def _usable(*, actor: Actor, token: str, action: str) -> tuple[Actor, ShareLink]:
     link = _find(actor=actor, token=token, action=action)
-    actor = _recipient(actor, link)
+    actor = _recipient(actor, link.recipient_email)
     reason = _gone_reason(link)
     if reason:
         raise _refuse(actor=actor, link=link, action=action, reason=reason)
@@ -267,12 +275,23 @@ def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo
         info = s3.head(link.bucket, link.key)
         call.message = f"Link {link.pk}" + (": the file is gone." if info is None else ".")
     if info is not None:
-        cache.set(_seen_key(link), True, timeout=FILE_SEEN_SECONDS)
+        seen = SeenLink(link.pk, link.bucket, link.key, link.recipient_email)
+        cache.set(_seen_key(link.token_hash), seen, timeout=FILE_SEEN_SECONDS)
     return info
 
 
-def _seen_key(link: ShareLink) -> str:
-    return f"link-file-seen:{link.pk}"
+@dataclass(frozen=True)
+class SeenLink:
+    """What the download fast path needs of a link whose file S3 has just confirmed."""
+
+    id: uuid.UUID
+    bucket: str
+    key: str
+    recipient_email: str
+
+
+def _seen_key(hashed: str) -> str:
+    return f"link-file-seen:{hashed}"
 
 
 def link_open(*, actor: Actor, token: str) -> LinkPage:
@@ -299,14 +318,7 @@ def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
     keys = _throttle_keys(link, actor)
     limit = settings.LINK_PASSWORD_ATTEMPTS
     if any((cache.get(name) or 0) >= limit for name in keys):
-        audit.record(
-            actor=actor,
-            action="link.password",
-            outcome=Outcome.DENIED,
-            bucket=link.bucket,
-            key=link.key,
-            message=f"Link {link.pk}: too many wrong passwords.",
-        )
+        _record_link(actor, link, "link.password", Outcome.DENIED, ": too many wrong passwords.")
         raise LinkPasswordError(
             "Too many wrong passwords. Wait a few minutes and try again.", status=429, page=page
         )
@@ -320,14 +332,7 @@ def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
             cache.incr(name)
         except ValueError:  # expired between add and incr
             cache.set(name, 1, timeout=settings.LINK_PASSWORD_WINDOW)
-    audit.record(
-        actor=actor,
-        action="link.password",
-        outcome=Outcome.FAILURE,
-        bucket=link.bucket,
-        key=link.key,
-        message=f"Link {link.pk}: wrong password.",
-    )
+    _record_link(actor, link, "link.password", Outcome.FAILURE, ": wrong password.")
     raise LinkPasswordError("Wrong password.", status=403, page=page)
 
 
@@ -339,13 +344,38 @@ def _take_download(link: ShareLink) -> bool:
     return allowed.update(downloads=F("downloads") + 1, last_opened_at=now) == 1
 
 
+def _record_download(*, actor: Actor, link: "ShareLink | SeenLink") -> None:
+    message = ": download counted, 60 s URL handed out."
+    _record_link(actor, link, "link.download", Outcome.SUCCESS, message)
+
+
+def _quick_download(*, actor: Actor, token: str) -> str | None:
+    """Count a download of a link whose page was just shown, in one statement; None otherwise."""
+    hashed = token_hash(token)
+    seen = cache.get(_seen_key(hashed))
+    if seen is None:
+        return None
+    url = s3.presigned_get(
+        seen.bucket, seen.key, filename=seen.key.rsplit("/", 1)[-1], seconds=DOWNLOAD_URL_SECONDS
+    )
+    with transaction.atomic():
+        if not claim_download(link_id=seen.id, token_hash=hashed, now=timezone.now()):
+            return None  # anything unusual: the full path finds and records the reason
+        _record_download(actor=_recipient(actor, seen.recipient_email), link=seen)
+    return url
+
+
 def link_download(*, actor: Actor, token: str, password: str = "") -> str:
     """Check everything, count the download, and return a 60-second URL that saves the file."""
+    if not password:
+        url = _quick_download(actor=actor, token=token)
+        if url:
+            return url
     actor, link = _usable(actor=actor, token=token, action="link.download")
     if link.password_hash:
         _check_password(actor=actor, link=link, password=password)
     # The page the recipient clicked on asked S3 moments ago; ask again only when that is old.
-    if not cache.get(_seen_key(link)) and not _file_exists(
+    if not cache.get(_seen_key(link.token_hash)) and not _file_exists(
         actor=actor, link=link, action="link.download"
     ):
         raise _refuse(actor=actor, link=link, action="link.download", reason="missing")
@@ -356,14 +386,7 @@ def link_download(*, actor: Actor, token: str, password: str = "") -> str:
     with transaction.atomic():
         taken = _take_download(link)
         if taken:
-            audit.record(
-                actor=actor,
-                action="link.download",
-                outcome=Outcome.SUCCESS,
-                bucket=link.bucket,
-                key=link.key,
-                message=f"Link {link.pk}: download counted, 60 s URL handed out.",
-            )
+            _record_download(actor=actor, link=link)
     if not taken:
         link.refresh_from_db()
         reason = _gone_reason(link) or "used up"
@@ -389,13 +412,8 @@ def _send_notify(*, actor: Actor, link: ShareLink) -> None:
         email.send()
     except Exception as error:  # SMTP fails in many ways; each failure is recorded
         outcome, detail = Outcome.FAILURE, f" failed ({type(error).__name__})"
-    audit.record(
-        actor=actor,
-        action="link.notify",
-        outcome=outcome,
-        bucket=link.bucket,
-        key=link.key,
-        message=f"Link {link.pk}: first download reported to its creator{detail}.",
+    _record_link(
+        actor, link, "link.notify", outcome, f": first download reported to its creator{detail}."
     )
 
 
@@ -403,14 +421,7 @@ def _require_owner(*, actor: Actor, link: ShareLink, action: str) -> None:
     user = actor.user
     if user is not None and user.is_active and (user.is_superuser or link.creator_id == user.pk):
         return
-    audit.record(
-        actor=actor,
-        action=action,
-        outcome=Outcome.DENIED,
-        bucket=link.bucket,
-        key=link.key,
-        message=f"Link {link.pk} belongs to someone else.",
-    )
+    _record_link(actor, link, action, Outcome.DENIED, " belongs to someone else.")
     # Someone else's link is answered like a link that does not exist.
     raise Http404("No such link.")
 
@@ -421,13 +432,12 @@ def link_revoke(*, actor: Actor, link: ShareLink) -> bool:
     now = timezone.now()
     changed = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=now)
     link.refresh_from_db(fields=["revoked_at"])
-    audit.record(
-        actor=actor,
-        action="link.revoke",
-        outcome=Outcome.SUCCESS,
-        bucket=link.bucket,
-        key=link.key,
-        message=f"Link {link.pk} {'revoked' if changed else 'was already revoked'}.",
+    _record_link(
+        actor,
+        link,
+        "link.revoke",
+        Outcome.SUCCESS,
+        f" {'revoked' if changed else 'was already revoked'}.",
     )
     return bool(changed)
 
@@ -443,13 +453,12 @@ def link_extend(*, actor: Actor, link: ShareLink, expires_at: datetime.datetime)
         raise LinkError(problem)
     ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(expires_at=expires_at)
     link.expires_at = expires_at
-    audit.record(
-        actor=actor,
-        action="link.extend",
-        outcome=Outcome.SUCCESS,
-        bucket=link.bucket,
-        key=link.key,
-        message=f"Link {link.pk} now expires {expires_at:%Y-%m-%d %H:%M} UTC.",
+    _record_link(
+        actor,
+        link,
+        "link.extend",
+        Outcome.SUCCESS,
+        f" now expires {expires_at:%Y-%m-%d %H:%M} UTC.",
     )
 
 
