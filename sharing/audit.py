@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -117,10 +117,7 @@ def _append_many(rows_fields: list[dict[str, Any]]) -> list[AuditEvent]:
             fields = {name: _storable(value) for name, value in fields.items()}
             row = AuditEvent(created_at=timezone.now(), prev_hash=last_hash, **fields)
             row.hash = row_hash(row)
-            cursor.execute(
-                sql.insert,
-                [f.get_db_prep_save(getattr(row, f.attname), connection) for f in sql.fields],
-            )
+            cursor.execute(sql.insert, [prep(getattr(row, name)) for name, prep in sql.columns])
             row.pk = (
                 cursor.fetchone()[0]
                 if sql.returning
@@ -136,7 +133,7 @@ def _append_many(rows_fields: list[dict[str, Any]]) -> list[AuditEvent]:
 
 @dataclass(frozen=True)
 class _AppendSql:
-    fields: list[Any]
+    columns: list[tuple[str, Any]]  # (attribute, function preparing its value for the database)
     table: str
     insert: str
     returning: bool
@@ -154,7 +151,7 @@ def _append_sql(vendor: str) -> _AppendSql:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     # Only names from the models' own metadata go into these strings; values are parameters.
     return _AppendSql(
-        fields=fields,
+        columns=[(f.attname, _preparer(f)) for f in fields],
         table=table,
         insert=(
             f"INSERT INTO {quote(table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
@@ -164,6 +161,18 @@ def _append_sql(vendor: str) -> _AppendSql:
         select_head=f"SELECT last_id, last_hash FROM {head} WHERE id = 1{lock}",  # noqa: S608
         update_head=f"UPDATE {head} SET last_id = %s, last_hash = %s WHERE id = 1",  # noqa: S608
     )
+
+
+def _preparer(field: Any) -> Any:
+    # Text goes to the database as it is (the values are str already); dates, UUIDs, addresses
+    # and numbers need the backend's adaptation.
+    if type(field) is models.CharField:
+        return _as_is
+    return functools.partial(field.get_db_prep_save, connection=connection)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _locked_head(cursor: Any, sql: _AppendSql) -> tuple[int, str]:

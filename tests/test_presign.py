@@ -24,6 +24,8 @@ ENDPOINTS = [
     ("http://127.0.0.1:8333", "path", "us-east-1"),
     ("https://s3.example.test", "virtual", "us-east-1"),
     ("https://minio.example.test:9000", "path", "eu-central-1"),
+    ("https://minio.example.test:443", "path", "us-east-1"),
+    ("http://127.0.0.1:80", "path", "us-east-1"),
 ]
 
 

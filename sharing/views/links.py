@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -264,7 +264,8 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
         if request.method == "POST":
             password = request.POST.get("password", "")[:200]
             url = services.link_download(actor=actor, token=token, password=password)
-            return _recipient_response(redirect(url))
+            # Not redirect(): that first tries the URL as a view name, which costs a failed reverse().
+            return _recipient_response(HttpResponseRedirect(url))
         return _recipient_page(request, services.link_open(actor=actor, token=token))
     except services.LinkPasswordError as error:
         return _recipient_page(request, error.page, error=error.message, status=error.status)
