@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     NoCredentialsError,
 )
+from botocore.utils import parse_timestamp
 from django.conf import settings
 
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys per request
@@ -132,6 +134,18 @@ def _settings_key() -> tuple:
     )
 
 
+def _parse_timestamp(value: Any) -> datetime.datetime:
+    # botocore reads every timestamp with dateutil, ~30 µs each: most of the time spent parsing a
+    # 200-key listing. S3's XML timestamps are ISO 8601 in UTC ("2024-05-01T12:03:04.000Z"), which
+    # fromisoformat reads in 0.1 µs; anything else (HTTP dates in headers, epochs) goes to botocore.
+    if isinstance(value, str) and value.endswith("Z"):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return parse_timestamp(value)
+
+
 @functools.lru_cache(maxsize=8)
 def _build_client(key: tuple) -> Any:
     endpoint, region, access, secret, token, style, connect, read, attempts = key
@@ -143,9 +157,15 @@ def _build_client(key: tuple) -> Any:
         retries={"mode": "standard", "total_max_attempts": attempts},
         s3={"addressing_style": style},
     )
+    core_session = botocore.session.get_session()
+    parsers = core_session.get_component("response_parser_factory")
+    parsers.set_parser_defaults(timestamp_parser=_parse_timestamp)
     # Keys left out fall through to boto3's default chain (environment, IAM role).
     session = boto3.session.Session(
-        aws_access_key_id=access, aws_secret_access_key=secret, aws_session_token=token
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        botocore_session=core_session,
     )
     client = session.client("s3", endpoint_url=endpoint, config=config)
     client.meta.events.register("after-call.s3", _remember_request_id)
