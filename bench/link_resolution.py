@@ -5,13 +5,17 @@ Run from the repository root: .venv/bin/python bench/link_resolution.py [--round
 
 Starts its own SeaweedFS under /tmp, a fresh database (SQLite beside the server, as `make run` has
 it, or with --database postgres a new database on 127.0.0.1:5432, dropped at the end) and gunicorn
-as `make run` does (gthread, W workers x T threads) with bench/settings_bare.py, whose URLconf adds /bench/bare/:
-a view that returns a redirect and does nothing else. Both are POSTs carrying the CSRF cookie and
-token, through the whole middleware stack, on the same server and database. A download does every
-check (hash lookup, revocation, expiry, creator, grant), takes the counter with a conditional
-UPDATE, writes its audit row and answers 302 to a 60 s presigned URL. The recipient page is
-opened first, as a browser does, so S3 was asked moments before whether the file exists. Each round runs both for the same time with the same client threads (http.client,
-keep-alive), the order alternating; figures are medians over the rounds.
+as `make run` does (gthread, W workers x T threads) with bench/settings_bare.py, whose URLconf adds
+/bench/bare/: a view that returns a redirect and does nothing else. Both are POSTs carrying the CSRF
+cookie and token, through the whole middleware stack, on the same server and database.
+
+The recipient page is opened first, as a browser does, so S3 was asked moments before whether the
+file exists. A download then re-checks everything (revoked, expired, used up, password, creator
+active and granted) in the conditional UPDATE that counts it, writes its hash-chained audit row in
+the same transaction and answers 302 to a 60 s presigned URL (services/link_counter.py). Each round
+runs both for the same time with the same C client threads (http.client, keep-alive), the order
+alternating; figures are medians over the rounds. Run it with --clients 1 for the cost of one
+request without contention, and with the default 8 for throughput under load.
 Target (issue 4): download throughput / bare throughput >= 0.5.
 """
 

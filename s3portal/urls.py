@@ -7,10 +7,10 @@ admin.site.site_title = "S3 Portal admin"
 admin.site.index_title = "Users, bucket grants and the audit trail"
 
 urlpatterns = [
+    path("", include("sharing.urls")),
     # One login page for everybody, so throttling and auditing cover the admin site too.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
-    path("", include("sharing.urls")),
 ]
 
 handler400 = "sharing.views.errors.bad_request"

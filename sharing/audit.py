@@ -210,15 +210,38 @@ def record(
     error_code: str = "",
 ) -> AuditEvent:
     """Append one self-contained event (a login, a denial, a link opened)."""
-    return _append(
-        phase=Phase.EVENT,
-        action=action,
-        outcome=outcome,
-        bucket=bucket,
-        key=key[:1024],
-        message=message[:500],
-        error_code=error_code[:100],
-        **_actor_fields(actor),
+    return record_many([Event(actor, action, outcome, bucket, key, message, error_code)])[0]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A self-contained event to record, as `record` takes it."""
+
+    actor: Actor
+    action: str
+    outcome: str
+    bucket: str = ""
+    key: str = ""
+    message: str = ""
+    error_code: str = ""
+
+
+def record_many(events: list[Event]) -> list[AuditEvent]:
+    """Append several self-contained events in one append (downloads counted together)."""
+    return _append_many(
+        [
+            {
+                "phase": Phase.EVENT,
+                "action": event.action,
+                "outcome": event.outcome,
+                "bucket": event.bucket,
+                "key": event.key[:1024],
+                "message": event.message[:500],
+                "error_code": event.error_code[:100],
+                **_actor_fields(event.actor),
+            }
+            for event in events
+        ]
     )
 
 

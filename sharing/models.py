@@ -65,7 +65,9 @@ class AuditEvent(models.Model):
     """One append-only row of the audit trail; written only by sharing.audit."""
 
     created_at = models.DateTimeField(db_index=True)
-    operation = models.UUIDField(default=uuid.uuid4, db_index=True, editable=False)
+    # No index of its own: only audit_reconcile looks rows up by operation, rarely, and every
+    # index is one more page written by each append (the hot path of every request).
+    operation = models.UUIDField(default=uuid.uuid4, editable=False)
     phase = models.CharField(max_length=10, choices=Phase.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -77,7 +79,7 @@ class AuditEvent(models.Model):
     )
     actor_name = models.CharField(max_length=150, blank=True, db_index=True)
     action = models.CharField(max_length=40, db_index=True)
-    bucket = models.CharField(max_length=63, blank=True, db_index=True)
+    bucket = models.CharField(max_length=63, blank=True)  # indexed first in audit_bucket_time
     key = models.CharField(max_length=1024, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, db_index=True)
     error_code = models.CharField(max_length=100, blank=True)

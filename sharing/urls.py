@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 from sharing.views import auth, buckets, links, objects, uploads
 
 urlpatterns = [
+    # First: recipients' links are the most frequent requests, and every pattern tried before
+    # the one that matches costs time.
+    path("s/<str:token>", links.link_public, name="link_public"),
     path("", RedirectView.as_view(pattern_name="bucket_list"), name="home"),
     path("favicon.ico", auth.favicon),
     path("login/", auth.LoginView.as_view(), name="login"),

@@ -46,10 +46,8 @@ def _signing_key(secret: str, day: str, region: str) -> bytes:
     return key
 
 
-def _encoded(pairs: list[tuple[str, str]]) -> str:
-    return "&".join(
-        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}" for name, value in pairs
-    )
+def _quoted(value: str) -> str:
+    return quote(value, safe="-_.~")
 
 
 def signed_get_url(
@@ -71,20 +69,23 @@ def signed_get_url(
     path = prefix + quote(key, safe="/~")  # botocore's quoting of keys
     stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
     scope = f"{stamp[:8]}/{region}/s3/aws4_request"
-    # The order botocore writes them in; the signature covers them sorted.
-    params = [
-        *query.items(),
+    # Encoded once, in the order botocore writes them; the signature covers them sorted. The
+    # algorithm, date, expiry and header names need no quoting.
+    params = [(_quoted(name), _quoted(value)) for name, value in query.items()]
+    params += [
         ("X-Amz-Algorithm", ALGORITHM),
-        ("X-Amz-Credential", f"{frozen.access_key}/{scope}"),
+        ("X-Amz-Credential", _quoted(f"{frozen.access_key}/{scope}")),
         ("X-Amz-Date", stamp),
         ("X-Amz-Expires", str(seconds)),
         ("X-Amz-SignedHeaders", "host"),
     ]
     if frozen.token:
-        params.append(("X-Amz-Security-Token", frozen.token))
-    canonical = f"GET\n{path}\n{_encoded(sorted(params))}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+        params.append(("X-Amz-Security-Token", _quoted(frozen.token)))
+    signed_query = "&".join(f"{name}={value}" for name, value in sorted(params))
+    canonical = f"GET\n{path}\n{signed_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{digest}"
     signing_key = _signing_key(frozen.secret_key, stamp[:8], region)
     signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
-    return f"{origin}{path}?{_encoded(params)}&X-Amz-Signature={signature}"
+    url_query = "&".join(f"{name}={value}" for name, value in params)
+    return f"{origin}{path}?{url_query}&X-Amz-Signature={signature}"

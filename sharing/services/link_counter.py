@@ -11,11 +11,15 @@ caller takes the full path, which finds, records and explains the reason.
 
 import datetime
 import functools
+import threading
 import uuid
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
+from sharing import audit
 from sharing.models import BucketGrant, ShareLink
 
 
@@ -45,11 +49,74 @@ def _claim_sql(vendor: str) -> str:
     """  # noqa: S608
 
 
-def claim_download(*, link_id: uuid.UUID, token_hash: str, now: datetime.datetime) -> bool:
+def claim_download(*, link_id: uuid.UUID | str, token_hash: str, now: datetime.datetime) -> bool:
     """Count one download of a plain, usable link in one statement; False when anything is off."""
-    field = ShareLink._meta.get_field("expires_at")
-    when = field.get_db_prep_save(now, connection)
+    when = ShareLink._meta.get_field("expires_at").get_db_prep_save(now, connection)
     pk = ShareLink._meta.pk.get_db_prep_save(link_id, connection)
     with connection.cursor() as cursor:
         cursor.execute(_claim_sql(connection.vendor), [when, pk, token_hash, when])
         return cursor.rowcount == 1
+
+
+@dataclass(eq=False)
+class Claim:
+    """One download waiting to be counted, with the audit event to record if it is."""
+
+    link_id: uuid.UUID | str
+    token_hash: str
+    event: audit.Event
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    counted: bool = False
+    error: BaseException | None = None
+
+
+_queue_lock = threading.Lock()
+_queue: list[Claim] = []
+_serving = False
+
+
+def count_download(claim: Claim) -> bool:
+    """Count a download, in one transaction with the other downloads this process has waiting."""
+    global _serving
+    with _queue_lock:
+        _queue.append(claim)
+        leading = not _serving
+        _serving = True
+    if not leading:
+        claim.done.wait()
+    if leading or claim.lead:
+        with _queue_lock:
+            batch = _queue[:]
+            _queue.clear()
+        _serve(batch, own=claim)
+        with _queue_lock:
+            if _queue:
+                _queue[0].lead = True
+                _queue[0].done.set()
+            else:
+                _serving = False
+    if claim.error is not None:
+        raise claim.error
+    return claim.counted
+
+
+def _serve(batch: list[Claim], *, own: Claim) -> None:
+    try:
+        # Counters and audit rows commit together: no counted download without its row.
+        with transaction.atomic():
+            now = timezone.now()
+            for claim in batch:
+                claim.counted = claim_download(
+                    link_id=claim.link_id, token_hash=claim.token_hash, now=now
+                )
+            events = [claim.event for claim in batch if claim.counted]
+            if events:
+                audit.record_many(events)
+    except BaseException as error:
+        for claim in batch:
+            claim.error = error
+    finally:
+        for claim in batch:
+            if claim is not own:
+                claim.done.set()

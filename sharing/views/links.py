@@ -275,8 +275,7 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
         return _gone(request, error, 503 if error.status >= 500 else error.status)
 
 
-urlpatterns = [
-    path("s/<str:token>", link_public, name="link_public"),
+urlpatterns = [  # link_public (/s/<token>) comes first of all, in sharing/urls.py
     path("links/", link_list, name="link_list"),
     path("links/<uuid:link_id>/revoke/", link_revoke, name="link_revoke"),
     path("links/<uuid:link_id>/extend/", link_extend, name="link_extend"),
