@@ -21,7 +21,7 @@ from django.utils import timezone
 from sharing import s3
 from sharing.audit import Actor
 from sharing.models import AuditEvent, BucketGrant, ShareLink
-from sharing.services import link_emails, links
+from sharing.services import link_emails, link_recipients, links
 from tests.conftest import audit_rows, client_for
 
 KEY = "docs/plan ü.txt"
@@ -570,20 +570,20 @@ def test_throttle_is_per_link_and_per_address(alice, file, locked):
     )
     for n in range(5):
         with pytest.raises(links.LinkPasswordError):
-            links.link_download(
+            link_recipients.link_download(
                 actor=stranger("198.51.100.1"), token=locked.token, password=f"x{n}"
             )
     with pytest.raises(links.LinkPasswordError) as caught:  # same link, new address
-        links.link_download(
+        link_recipients.link_download(
             actor=stranger("198.51.100.2"), token=locked.token, password="open sesame"
         )
     assert caught.value.status == 429
     with pytest.raises(links.LinkPasswordError) as caught:  # same address, other link
-        links.link_download(
+        link_recipients.link_download(
             actor=stranger("198.51.100.1"), token=other.token, password="another one"
         )
     assert caught.value.status == 429
-    url = links.link_download(
+    url = link_recipients.link_download(
         actor=stranger("198.51.100.3"), token=other.token, password="another one"
     )
     assert "X-Amz-Signature" in url
@@ -912,7 +912,9 @@ def test_k_downloads_under_n_parallel_requests_give_exactly_k(moto_s3, alice):
         try:
             start.wait()
             try:
-                links.link_download(actor=stranger(f"198.51.100.{index + 1}"), token=new.token)
+                link_recipients.link_download(
+                    actor=stranger(f"198.51.100.{index + 1}"), token=new.token
+                )
                 outcome = "redirect"
             except links.LinkGoneError as error:
                 outcome = error.reason

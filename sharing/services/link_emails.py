@@ -15,8 +15,8 @@ from sharing.services.links import (
     NewLink,
     _head_for_sharing,
     _new_link,
-    _sender,
     _validate_options,
+    sender_name,
 )
 
 MAX_MESSAGE_CHARS = 2000
@@ -84,7 +84,7 @@ def _send_share(*, actor: Actor, new: NewLink, size: int, note: str) -> None:
         link=link,
         url=new.url,
         size=size,
-        sender_name=_sender(actor.user),
+        sender_name=sender_name(actor.user),
         sender_email=actor.user.email,
         message=note,
     )

@@ -1,31 +1,26 @@
-"""Share links: create, email, open, download, revoke, extend. Only the token's hash is stored;
-a download passes every check, takes the counter atomically, then redirects to a 60 s URL."""
+"""Share links seen by the people who share: create, revoke, extend, list, raw presigned URLs.
+
+Only the token's hash is stored. What recipients do with a link (open, password, download) is in
+link_recipients.py; emails in link_emails.py."""
 
 import datetime
-import functools
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.contrib.auth.hashers import make_password
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from sharing import audit, emails, permissions, s3
+from sharing import audit, permissions, s3
 from sharing.audit import Actor
-from sharing.models import BucketGrant, Outcome, Role, ShareLink
-from sharing.services.link_counter import Claim, count_download
+from sharing.models import Outcome, Role, ShareLink
 
 TOKEN_BYTES = 32  # 256 bits from secrets; DESIGN asks for at least 128
 MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4's limit, kept for links too
-DOWNLOAD_URL_SECONDS = 60
-FILE_SEEN_SECONDS = 30  # how long S3's "the file exists" is trusted between page and download
 MAX_DOWNLOAD_LIMIT = 100_000
 MAX_PASSWORD_CHARS = 200
 GONE_MESSAGES = {
@@ -129,7 +124,7 @@ def _validate_options(
         raise LinkError(f"The download limit must be between 1 and {MAX_DOWNLOAD_LIMIT}.")
 
 
-def _sender(user) -> str:
+def sender_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
@@ -192,57 +187,8 @@ def link_create(
     return new
 
 
-def _recipient(actor: Actor, recipient_email: str) -> Actor:
-    if actor.user is not None:
-        return actor
-    return replace(actor, name=f"recipient {recipient_email}".strip()[:150])
-
-
-def _find(*, actor: Actor, token: str, action: str) -> ShareLink:
-    # Any grant of the creator on the bucket, directly or through a group (as in permissions.py),
-    # fetched with the link: one query on the download path instead of two.
-    creator_grant = BucketGrant.objects.filter(bucket=OuterRef("bucket")).filter(
-        Q(user=OuterRef("creator")) | Q(group__user=OuterRef("creator"))
-    )
-    links = ShareLink.objects.select_related("creator").annotate(
-        creator_has_grant=Exists(creator_grant)
-    )
-    try:
-        # Looked up by hash through the unique index: equality on a digest leaks nothing.
-        return links.get(token_hash=token_hash(token))
-    except ShareLink.DoesNotExist:
-        audit.record(
-            actor=actor, action=action, outcome=Outcome.DENIED, message="No link has this token."
-        )
-        raise LinkNotFoundError from None
-
-
-def _creator_may_read(link: ShareLink) -> bool:
-    creator = link.creator
-    if not creator.is_active:
-        return False
-    if creator.is_superuser:
-        return True
-    has_grant = getattr(link, "creator_has_grant", None)
-    if has_grant is None:  # a link not fetched by _find
-        return permissions.role_for(creator, link.bucket) is not None
-    return has_grant
-
-
-def _gone_reason(link: ShareLink) -> str | None:
-    if link.revoked_at:
-        return "revoked"
-    if link.is_expired:
-        return "expired"
-    if link.is_exhausted:
-        return "used up"
-    if not _creator_may_read(link):
-        return "disabled"
-    return None
-
-
-def _record_link(
-    actor: Actor, link: "ShareLink | SeenLink", action: str, outcome: str, message: str
+def record_link_event(
+    actor: Actor, link: ShareLink, action: str, outcome: str, message: str
 ) -> None:
     """Record an event about one link, its message following the link's id."""
     audit.record(
@@ -255,173 +201,11 @@ def _record_link(
     )
 
 
-def _refuse(*, actor: Actor, link: ShareLink, action: str, reason: str) -> LinkGoneError:
-    _record_link(actor, link, action, Outcome.DENIED, f": {reason}.")
-    return LinkGoneError(reason)
-
-
-def _usable(*, actor: Actor, token: str, action: str) -> tuple[Actor, ShareLink]:
-    link = _find(actor=actor, token=token, action=action)
-    actor = _recipient(actor, link.recipient_email)
-    reason = _gone_reason(link)
-    if reason:
-        raise _refuse(actor=actor, link=link, action=action, reason=reason)
-    return actor, link
-
-
-def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo | None:
-    """Ask S3 whether the linked file still exists (audited), and remember a yes for a while."""
-    with audit.s3_call(actor=actor, action=action, bucket=link.bucket, key=link.key) as call:
-        info = s3.head(link.bucket, link.key)
-        call.message = f"Link {link.pk}" + (": the file is gone." if info is None else ".")
-    if info is not None:
-        seen = SeenLink(str(link.pk), link.bucket, link.key, link.recipient_email)
-        cache.set(_seen_key(link.token_hash), seen, timeout=FILE_SEEN_SECONDS)
-    return info
-
-
-@dataclass(frozen=True)
-class SeenLink:
-    """What the download fast path needs of a link whose file S3 has just confirmed."""
-
-    id: str  # not a UUID: cached, and a str is quicker to unpickle
-    bucket: str
-    key: str
-    recipient_email: str
-
-
-def _seen_key(hashed: str) -> str:
-    return f"link-file-seen:{hashed[:32]}"  # 128 bits name a link well enough here
-
-
-def link_open(*, actor: Actor, token: str) -> LinkPage:
-    """Return what the recipient page shows, after every check; 404 unknown, 410 unusable."""
-    actor, link = _usable(actor=actor, token=token, action="link.open")
-    info = _file_exists(actor=actor, link=link, action="link.open")
-    if info is None:
-        raise _refuse(actor=actor, link=link, action="link.open", reason="missing")
-    return LinkPage(
-        link=link,
-        size=info.size,
-        sender=_sender(link.creator),
-        needs_password=bool(link.password_hash),
-    )
-
-
-def _throttle_keys(link: ShareLink, actor: Actor) -> tuple[str, str]:
-    return f"link-password:link:{link.pk}", f"link-password:address:{actor.ip or 'unknown'}"
-
-
-def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
-    # The page shown again with the error: no name or size before the password is right.
-    page = LinkPage(link=link, size=0, sender=_sender(link.creator), needs_password=True)
-    keys = _throttle_keys(link, actor)
-    limit = settings.LINK_PASSWORD_ATTEMPTS
-    if any((cache.get(name) or 0) >= limit for name in keys):
-        _record_link(actor, link, "link.password", Outcome.DENIED, ": too many wrong passwords.")
-        raise LinkPasswordError(
-            "Too many wrong passwords. Wait a few minutes and try again.", status=429, page=page
-        )
-    if not password:
-        raise LinkPasswordError("This link needs a password.", status=403, page=page)
-    if check_password(password, link.password_hash):
-        return
-    for name in keys:
-        cache.add(name, 0, timeout=settings.LINK_PASSWORD_WINDOW)
-        try:
-            cache.incr(name)
-        except ValueError:  # expired between add and incr
-            cache.set(name, 1, timeout=settings.LINK_PASSWORD_WINDOW)
-    _record_link(actor, link, "link.password", Outcome.FAILURE, ": wrong password.")
-    raise LinkPasswordError("Wrong password.", status=403, page=page)
-
-
-def _take_download(link: ShareLink) -> bool:
-    """Count one download if the link still allows it; one conditional UPDATE, so never over."""
-    now = timezone.now()
-    allowed = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True, expires_at__gt=now)
-    allowed = allowed.filter(Q(max_downloads__isnull=True) | Q(downloads__lt=F("max_downloads")))
-    return allowed.update(downloads=F("downloads") + 1, last_opened_at=now) == 1
-
-
-def _download_event(actor: Actor, link: "ShareLink | SeenLink") -> audit.Event:
-    message = f"Link {link.id}: download counted, 60 s URL handed out."
-    return audit.Event(actor, "link.download", Outcome.SUCCESS, link.bucket, link.key, message)
-
-
-def _quick_download(*, actor: Actor, token: str) -> str | None:
-    """Count a download of a link whose page was just shown, in one statement; None otherwise."""
-    hashed = token_hash(token)
-    seen = cache.get(_seen_key(hashed))
-    if seen is None:
-        return None
-    url = s3.presigned_get(
-        seen.bucket, seen.key, filename=seen.key.rsplit("/", 1)[-1], seconds=DOWNLOAD_URL_SECONDS
-    )
-    event = _download_event(_recipient(actor, seen.recipient_email), seen)
-    claim = Claim(link_id=seen.id, token_hash=hashed, event=event)
-    if not count_download(claim):
-        return None  # anything unusual: the full path finds and records the reason
-    return url
-
-
-def link_download(*, actor: Actor, token: str, password: str = "") -> str:
-    """Check everything, count the download, and return a 60-second URL that saves the file."""
-    if not password:
-        url = _quick_download(actor=actor, token=token)
-        if url:
-            return url
-    actor, link = _usable(actor=actor, token=token, action="link.download")
-    if link.password_hash:
-        _check_password(actor=actor, link=link, password=password)
-    # The page the recipient clicked on asked S3 moments ago; ask again only when that is old.
-    if not cache.get(_seen_key(link.token_hash)) and not _file_exists(
-        actor=actor, link=link, action="link.download"
-    ):
-        raise _refuse(actor=actor, link=link, action="link.download", reason="missing")
-    url = s3.presigned_get(
-        link.bucket, link.key, filename=link.file_name, seconds=DOWNLOAD_URL_SECONDS
-    )
-    # Counter and audit row commit together: no counted download without its row, nor the reverse.
-    with transaction.atomic():
-        taken = _take_download(link)
-        if taken:
-            audit.record_many([_download_event(actor, link)])
-    if not taken:
-        link.refresh_from_db()
-        reason = _gone_reason(link) or "used up"
-        raise _refuse(actor=actor, link=link, action="link.download", reason=reason)
-    if link.notify_on_download and link.notified_at is None:
-        _notify_first_download(actor=actor, link=link)
-    return url
-
-
-def _notify_first_download(*, actor: Actor, link: ShareLink) -> None:
-    now = timezone.now()
-    claimed = ShareLink.objects.filter(pk=link.pk, notified_at__isnull=True).update(notified_at=now)
-    if not claimed or not link.creator.email:
-        return  # another request was first, or the creator has no address
-    link.notified_at = link.last_opened_at = now
-    transaction.on_commit(functools.partial(_send_notify, actor=actor, link=link))
-
-
-def _send_notify(*, actor: Actor, link: ShareLink) -> None:
-    email = emails.notify_email(link=link, client_ip=actor.ip or "", user_agent=actor.user_agent)
-    outcome, detail = Outcome.SUCCESS, ""
-    try:
-        email.send()
-    except Exception as error:  # SMTP fails in many ways; each failure is recorded
-        outcome, detail = Outcome.FAILURE, f" failed ({type(error).__name__})"
-    _record_link(
-        actor, link, "link.notify", outcome, f": first download reported to its creator{detail}."
-    )
-
-
 def _require_owner(*, actor: Actor, link: ShareLink, action: str) -> None:
     user = actor.user
     if user is not None and user.is_active and (user.is_superuser or link.creator_id == user.pk):
         return
-    _record_link(actor, link, action, Outcome.DENIED, " belongs to someone else.")
+    record_link_event(actor, link, action, Outcome.DENIED, " belongs to someone else.")
     # Someone else's link is answered like a link that does not exist.
     raise Http404("No such link.")
 
@@ -432,7 +216,7 @@ def link_revoke(*, actor: Actor, link: ShareLink) -> bool:
     now = timezone.now()
     changed = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(revoked_at=now)
     link.refresh_from_db(fields=["revoked_at"])
-    _record_link(
+    record_link_event(
         actor,
         link,
         "link.revoke",
@@ -453,7 +237,7 @@ def link_extend(*, actor: Actor, link: ShareLink, expires_at: datetime.datetime)
         raise LinkError(problem)
     ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(expires_at=expires_at)
     link.expires_at = expires_at
-    _record_link(
+    record_link_event(
         actor,
         link,
         "link.extend",

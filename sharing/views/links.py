@@ -24,7 +24,7 @@ from sharing.link_forms import (
     clean_object_key,
 )
 from sharing.models import Role
-from sharing.services import access, link_emails
+from sharing.services import access, link_emails, link_recipients
 from sharing.services import links as services
 
 
@@ -263,10 +263,10 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
     try:
         if request.method == "POST":
             password = request.POST.get("password", "")[:200]
-            url = services.link_download(actor=actor, token=token, password=password)
+            url = link_recipients.link_download(actor=actor, token=token, password=password)
             # Not redirect(): that first tries the URL as a view name, which costs a failed reverse().
             return _recipient_response(HttpResponseRedirect(url))
-        return _recipient_page(request, services.link_open(actor=actor, token=token))
+        return _recipient_page(request, link_recipients.link_open(actor=actor, token=token))
     except services.LinkPasswordError as error:
         return _recipient_page(request, error.page, error=error.message, status=error.status)
     except services.LinkError as error:
