@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 ADDRESSING_STYLES = ("auto", "path", "virtual")
+MIN_PART_BYTES = 5 * 1024**2  # S3's smallest part but the last
+MAX_PART_BYTES = 5 * 1024**3  # and its largest
 
 
 def _is_http_url(value: str) -> bool:
@@ -59,6 +61,14 @@ def check_settings(app_configs, **kwargs) -> list:
                 "S3_CONNECT_TIMEOUT, S3_READ_TIMEOUT and S3_MAX_ATTEMPTS must be at least 1.",
                 hint="Short timeouts free a worker quickly when storage is down; 3, 20 and 3 are good.",
                 id="sharing.E005",
+            )
+        )
+    if not MIN_PART_BYTES <= settings.UPLOAD_PART_BYTES <= MAX_PART_BYTES:
+        errors.append(
+            Error(
+                f"UPLOAD_PART_BYTES is {settings.UPLOAD_PART_BYTES}.",
+                hint="S3 takes parts of 5 MiB (5242880) to 5 GiB; 16 MiB (16777216) is a good size.",
+                id="sharing.E006",
             )
         )
     weed_next_to_python = Path(sys.executable).with_name("weed")

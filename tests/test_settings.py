@@ -133,3 +133,15 @@ def test_check_urls(settings):
 def test_check_timeouts(settings):
     settings.S3_CONNECT_TIMEOUT = 0
     assert "sharing.E005" in check_ids(settings)
+
+
+@pytest.mark.parametrize("part_bytes", [0, 5 * 1024**2 - 1, 5 * 1024**3 + 1])
+def test_check_upload_part_size(settings, part_bytes):
+    settings.UPLOAD_PART_BYTES = part_bytes
+    assert "sharing.E006" in check_ids(settings)
+
+
+@pytest.mark.parametrize("part_bytes", [5 * 1024**2, 16 * 1024**2, 5 * 1024**3])
+def test_upload_part_sizes_s3_accepts_pass(settings, part_bytes):
+    settings.UPLOAD_PART_BYTES = part_bytes
+    assert "sharing.E006" not in check_ids(settings)
