@@ -110,6 +110,16 @@ def setup_django(server: EmbeddedS3, *, database_url: str = "") -> None:
     call_command("migrate", verbosity=0)
 
 
+def bench_actor() -> tuple[Any, Any]:
+    """Create the superuser the benchmarks act as; return it and its audit Actor."""
+    from django.contrib.auth.models import User
+
+    from sharing.audit import Actor
+
+    user = User.objects.create_superuser(username="bench", email="", password=None)
+    return user, Actor(user=user, name="bench")
+
+
 def raw_client(server: EmbeddedS3, *, pool: int = 10, config: Any = None) -> Any:
     """Return a plain boto3 client for the server: the yardstick, configured as a user would."""
     import boto3

@@ -110,14 +110,11 @@ def main() -> None:
 
     with bench.embedded_server("browse") as server:
         bench.setup_django(server)
-        from django.contrib.auth.models import User
         from django.test import Client
 
         from sharing import services
-        from sharing.audit import Actor
 
-        user = User.objects.create_superuser(username="bench", email="", password=None)
-        actor = Actor(user=user, name="bench")
+        user, actor = bench.bench_actor()
         http = Client()
         http.force_login(user)
         layouts = {

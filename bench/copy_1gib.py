@@ -207,15 +207,12 @@ def main() -> None:
     with bench.embedded_server("copy") as server:
         bench.setup_django(server)
         from django.conf import settings
-        from django.contrib.auth.models import User
 
         from sharing import s3, services
-        from sharing.audit import Actor
         from sharing.models import AuditEvent, Outcome, Phase
         from sharing.s3 import objects as s3_objects
 
-        user = User.objects.create_superuser(username="bench", email="", password=None)
-        actor = Actor(user=user, name="bench")
+        user, actor = bench.bench_actor()
         for bucket in (SRC_BUCKET, DST_BUCKET):
             services.bucket_create(actor=actor, name=bucket)
         client = bench.raw_client(server)
