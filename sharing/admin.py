@@ -15,6 +15,24 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that people may look at but never add, change or delete here, superusers included."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
 @admin.register(BucketGrant)
 class BucketGrantAdmin(admin.ModelAdmin):
     list_display = ("bucket", "user", "group", "role", "created_at")
@@ -52,7 +70,7 @@ class ActionFilter(ValuesFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only for everybody, superusers included."""
 
     list_display = (
@@ -72,20 +90,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     actions = ["export_csv"]
     list_per_page = 100
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     @admin.action(description="Export the selected rows as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
@@ -127,7 +131,7 @@ class LinkStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(admin.ModelAdmin):
+class ShareLinkAdmin(ReadOnlyAdmin):
     """Every share link, for administrators: look, search, revoke. The token is never stored."""
 
     list_display = (
@@ -168,22 +172,8 @@ class ShareLinkAdmin(admin.ModelAdmin):
     def has_password(self, obj: ShareLink) -> bool:
         return bool(obj.password_hash)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_superuser
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     @admin.action(description="Revoke the selected links", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset) -> None:

@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.cache import cache
 
-from sharing.s3.core import S3Error, client, presign_client, translated
+from sharing.s3.core import S3Error, client, translated
+from sharing.s3.signing import bucket_origin
 
 __all__ = [
     "PUBLIC_READ_SID_PREFIX",
@@ -242,12 +243,17 @@ def grant_public_read(bucket: str, key: str) -> bool:
         _write_policy(bucket, policy)
         changed = True
     if not _has_statement(_read_policy(bucket), key):
-        raise S3Error(
-            "The bucket policy kept changing under the portal; try again.",
-            status=409,
-            code="PolicyConflict",
-        )
+        raise _policy_conflict()
     return changed
+
+
+def _policy_conflict() -> S3Error:
+    # Another writer changed the policy between our read and write, every time we tried.
+    return S3Error(
+        "The bucket policy kept changing under the portal; try again.",
+        status=409,
+        code="PolicyConflict",
+    )
 
 
 @translated
@@ -263,11 +269,7 @@ def revoke_public_read(bucket: str, key: str) -> bool:
         _write_policy(bucket, policy)
         changed = True
     if has_public_read_statement(bucket, key):
-        raise S3Error(
-            "The bucket policy kept changing under the portal; try again.",
-            status=409,
-            code="PolicyConflict",
-        )
+        raise _policy_conflict()
     return changed
 
 
@@ -301,11 +303,7 @@ def public_url(bucket: str, key: str) -> str:
 
 def download_origin(bucket: str, key: str) -> str:
     """Return the origin (scheme://host[:port]) that presigned downloads of this object go to."""
-    url = presign_client().generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=1
-    )
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return bucket_origin(bucket)  # the same for every key of a bucket
 
 
 @functools.lru_cache(maxsize=1)

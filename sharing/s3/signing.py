@@ -38,6 +38,11 @@ def _bucket_base(client: Any, bucket: str) -> tuple[str, str, str]:
     return f"{parts.scheme}://{parts.netloc}", parts.path, host
 
 
+def bucket_origin(bucket: str) -> str:
+    """Return the origin (scheme://host[:port]) of the bucket's presigned URLs."""
+    return _bucket_base(presign_client(), bucket)[0]
+
+
 @functools.lru_cache(maxsize=16)
 def _signing_key(secret: str, day: str, region: str) -> bytes:
     key = f"AWS4{secret}".encode()
