@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from sharing import audit
 from sharing.models import AuditEvent, ShareLink
@@ -53,6 +54,22 @@ def run_together(claims: list[link_counter.Claim]) -> list[object]:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_lone_download_is_counted_with_its_row(moto_s3, alice):
+    new = make_link(alice, max_downloads=1)
+    with CaptureQueriesContext(connection) as captured:
+        assert link_counter.count_download(claim_for(new, 0)) is True
+    statements = [query["sql"].split(None, 1)[0] for query in captured.captured_queries]
+    if connection.vendor == "postgresql":
+        # Counter, row and chain head in one statement, committed on its own.
+        assert statements == ["WITH"]
+    assert link_counter.count_download(claim_for(new, 1)) is False  # the limit was 1
+    assert ShareLink.objects.get().downloads == 1
+    row = AuditEvent.objects.get(action="link.download")
+    assert (row.outcome, row.client_ip) == ("success", "198.51.100.1")
+    assert audit.verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
 def test_parallel_downloads_count_exactly_the_limit_with_one_row_each(moto_s3, alice):
     new = make_link(alice, max_downloads=5)
     results = run_together([claim_for(new, n) for n in range(16)])
@@ -77,17 +94,17 @@ def test_unlimited_link_counts_every_parallel_download(moto_s3, alice):
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_batch_fails_its_downloads_and_the_next_one_works(moto_s3, alice, monkeypatch):
     new = make_link(alice)
-    real = link_counter.claim_download
+    real = link_counter.download_guard
 
-    def broken(**kwargs) -> bool:
+    def broken(**kwargs) -> audit.Guard:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(link_counter, "claim_download", broken)
+    monkeypatch.setattr(link_counter, "download_guard", broken)
     results = run_together([claim_for(new, n) for n in range(6)])
     assert all(isinstance(result, RuntimeError) for result in results)
     assert ShareLink.objects.get().downloads == 0
     assert not AuditEvent.objects.filter(action="link.download").exists()
 
-    monkeypatch.setattr(link_counter, "claim_download", real)
+    monkeypatch.setattr(link_counter, "download_guard", real)
     assert run_together([claim_for(new, n) for n in range(3)]) == [True] * 3
     assert ShareLink.objects.get().downloads == 3

@@ -7,9 +7,11 @@ deactivated or without any grant on the bucket (superusers need none). The ORM b
 statement in ~0.5 ms per request; written once here it costs ~0.05 ms (bench/link_resolution.py).
 When it matches no row, the caller takes the full path, which finds, records and explains the reason.
 
-Downloads that arrive while another is being counted wait for it, then the first of them counts them
-all in one transaction with one audit append (group commit): every transaction holds the database's
-write lock (SQLite) or the audit chain's head (PostgreSQL), so fewer, fuller transactions go faster.
+The statement is a guard for the audit append (audit.record_guarded): the row is written if and only
+if the download is counted, in one statement on PostgreSQL. Downloads that arrive while another is
+being counted wait for it, then the first of them counts them all in one transaction with one audit
+append (group commit): every transaction holds the database's write lock (SQLite) or the audit
+chain's head (PostgreSQL) until it commits, so fewer, fuller transactions go faster.
 """
 
 import datetime
@@ -19,10 +21,11 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from sharing import audit
+from sharing.audit import Guard
 from sharing.models import BucketGrant, ShareLink
 
 
@@ -52,13 +55,11 @@ def _claim_sql(vendor: str) -> str:
     """  # noqa: S608
 
 
-def claim_download(*, link_id: uuid.UUID | str, token_hash: str, now: datetime.datetime) -> bool:
-    """Count one download of a plain, usable link in one statement; False when anything is off."""
+def download_guard(*, link_id: uuid.UUID | str, token_hash: str, now: datetime.datetime) -> Guard:
+    """Return the statement that counts one download of a plain, usable link, and nothing else."""
     when = ShareLink._meta.get_field("expires_at").get_db_prep_save(now, connection)
     pk = ShareLink._meta.pk.get_db_prep_save(link_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(connection.vendor), [when, pk, token_hash, when])
-        return cursor.rowcount == 1
+    return Guard(_claim_sql(connection.vendor), [when, pk, token_hash, when])
 
 
 @dataclass(eq=False)
@@ -106,16 +107,17 @@ def count_download(claim: Claim) -> bool:
 
 def _serve(batch: list[Claim], *, own: Claim) -> None:
     try:
+        now = timezone.now()
+        guards = [
+            download_guard(link_id=claim.link_id, token_hash=claim.token_hash, now=now)
+            for claim in batch
+        ]
         # Counters and audit rows commit together: no counted download without its row.
-        with transaction.atomic():
-            now = timezone.now()
-            for claim in batch:
-                claim.counted = claim_download(
-                    link_id=claim.link_id, token_hash=claim.token_hash, now=now
-                )
-            events = [claim.event for claim in batch if claim.counted]
-            if events:
-                audit.record_many(events)
+        counted = audit.record_guarded(
+            [(guard, claim.event) for guard, claim in zip(guards, batch, strict=True)]
+        )
+        for claim, done in zip(batch, counted, strict=True):
+            claim.counted = done
     except BaseException as error:
         for claim in batch:
             claim.error = error

@@ -1,0 +1,252 @@
+"""The table behind the audit trail: rows appended to a hash chain, and the check of that chain.
+
+Each row's hash covers its fields and the previous row's hash, so an edited or deleted row breaks
+the chain, and the head row (the newest row's id and hash) shows when the newest rows are deleted.
+Appends are serialised by locking the head row until they commit. Every request appends, so the
+statements are written once per database and take plain values, not model instances (~0.1 ms a
+row instead of ~0.6 ms with the ORM). On PostgreSQL one statement locks the head, inserts the row
+with its hash computed by the server and moves the head: one round trip, and the lock held for as
+short a time as the database allows. On SQLite, whose writers queue for one lock anyway, the head
+is read, the row inserted and the head moved in three in-process statements.
+"""
+
+import contextlib
+import datetime
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from sharing.models import AuditChainHead, AuditEvent
+
+GENESIS_HASH = "0" * 64
+HASHED_FIELDS = (
+    "created_at",
+    "operation",
+    "phase",
+    "actor_id",
+    "actor_name",
+    "action",
+    "bucket",
+    "key",
+    "outcome",
+    "error_code",
+    "message",
+    "request_id",
+    "client_ip",
+    "user_agent",
+    "duration_ms",
+)
+CHAIN_FIELDS = ("prev_hash", "hash")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A conditional UPDATE, ending in its WHERE clause, that must change a row for a row to be kept."""
+
+    sql: str
+    params: list[Any]
+
+
+def payload(fields: dict[str, Any]) -> str:
+    """Return the text a row's hash covers, besides the previous row's hash."""
+    values = {}
+    for name in HASHED_FIELDS:
+        value = fields[name]
+        if name == "created_at":
+            value = value.astimezone(datetime.UTC).isoformat()
+        elif value is not None:
+            value = str(value)
+        values[name] = value
+    return json.dumps(values, sort_keys=True, ensure_ascii=True)
+
+
+def _digest(text: str, prev_hash: str) -> str:
+    return hashlib.sha256((text + prev_hash).encode()).hexdigest()
+
+
+def row_hash(row: AuditEvent) -> str:
+    """Return the chained hash of a stored row: its fields plus the previous row's hash."""
+    return _digest(payload({name: getattr(row, name) for name in HASHED_FIELDS}), row.prev_hash)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    columns: list[tuple[str, Any]]  # (attribute, function preparing its value for the database)
+    defaults: list[tuple[str, Any]]  # (attribute, value or callable), as the model would fill in
+    insert: str  # VALUES for the fields, then prev_hash and hash
+    select_head: str
+    update_head: str
+    chained_insert: str  # PostgreSQL: head locked, row inserted and head moved in one statement
+    chained_template: str  # the same with {condition} on locking the head, for guarded appends
+
+
+@functools.cache
+def _statements(vendor: str) -> _Statements:
+    quote = connection.ops.quote_name
+    fields = [
+        f
+        for f in AuditEvent._meta.concrete_fields
+        if not f.primary_key and f.attname not in CHAIN_FIELDS
+    ]
+    table = quote(AuditEvent._meta.db_table)
+    head = quote(AuditChainHead._meta.db_table)
+    names = ", ".join([*(quote(f.column) for f in fields), *CHAIN_FIELDS])
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    template = _chained_insert(table, head, names, fields) if vendor == "postgresql" else ""
+    # Only names from the models' own metadata go into these strings; values are parameters.
+    return _Statements(
+        columns=[(f.attname, _preparer(f)) for f in fields],
+        defaults=[(f.attname, _default(f)) for f in fields],
+        insert=(
+            f"INSERT INTO {table} ({names}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * (len(fields) + len(CHAIN_FIELDS)))}) RETURNING id"
+        ),
+        select_head=f"SELECT last_id, last_hash FROM {head} WHERE id = 1{lock}",  # noqa: S608
+        update_head=f"UPDATE {head} SET last_id = %s, last_hash = %s WHERE id = 1",  # noqa: S608
+        chained_insert=template.format(condition=""),
+        chained_template=template,
+    )
+
+
+def _chained_insert(table: str, head: str, names: str, fields: list[Any]) -> str:
+    # Typed placeholders: in INSERT ... SELECT PostgreSQL takes an untyped value as text.
+    values = ", ".join(
+        "%s" if isinstance(f, models.CharField) else f"CAST(%s AS {f.db_type(connection)})"
+        for f in fields
+    )
+    # The hash is sha256(payload + previous hash) as in _digest: the payload is ASCII JSON.
+    return (
+        f"WITH tail AS (SELECT last_hash FROM {head} WHERE id = 1{{condition}} FOR UPDATE), "  # noqa: S608
+        f"added AS (INSERT INTO {table} ({names}) SELECT {values}, tail.last_hash, "
+        "encode(sha256(convert_to(%s || tail.last_hash, 'UTF8')), 'hex') FROM tail "
+        "RETURNING id, hash) "
+        f"UPDATE {head} SET last_id = added.id, last_hash = added.hash FROM added "
+        f"WHERE {head}.id = 1 RETURNING 1"
+    )
+
+
+@functools.cache
+def _guarded_insert(guard_sql: str) -> str:
+    head = connection.ops.quote_name(AuditChainHead._meta.db_table)
+    # The guard changes its row only while the head exists (it always does, but for a test's
+    # flushed database), so a change is never kept without its row.
+    guard = f"guard AS ({guard_sql} AND EXISTS (SELECT 1 FROM {head} WHERE id = 1) RETURNING 1)"  # noqa: S608
+    chained = _statements(connection.vendor).chained_template
+    return chained.replace("WITH ", f"WITH {guard}, ", 1).format(
+        condition=" AND EXISTS (SELECT 1 FROM guard)"
+    )
+
+
+def _preparer(field: Any) -> Any:
+    # Text goes to the database as it is (the values are str already); dates, UUIDs, addresses
+    # and numbers need the backend's adaptation.
+    if type(field) is models.CharField:
+        return _as_is
+    return functools.partial(field.get_db_prep_save, connection=connection)
+
+
+def _default(field: Any) -> Any:
+    if field.has_default():
+        return field.default
+    return None if field.null else ""
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _storable(value: Any) -> Any:
+    # Refused names are recorded as given, but PostgreSQL text cannot hold NUL: show it visibly.
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
+def _prepare(statements: _Statements, fields: dict[str, Any]) -> tuple[list[Any], str]:
+    """Return a row's values for the database (without the chain) and the text its hash covers."""
+    values = {
+        name: default() if callable(default) else default for name, default in statements.defaults
+    }
+    for name, value in fields.items():
+        if name == "actor":  # a user, stored as its id
+            name, value = "actor_id", value.pk if value is not None else None
+        values[name] = _storable(value)
+    values["created_at"] = timezone.now()
+    return [prep(values[name]) for name, prep in statements.columns], payload(values)
+
+
+def append(rows: list[dict[str, Any]]) -> None:
+    """Append rows (values by attribute name) to the chain, in order, all or none."""
+    statements = _statements(connection.vendor)
+    prepared = [_prepare(statements, fields) for fields in rows]
+    if statements.chained_insert:
+        # One statement is a transaction of its own; several need one around them.
+        several = transaction.atomic(savepoint=False) if len(prepared) > 1 else None
+        with several or contextlib.nullcontext(), connection.cursor() as cursor:
+            for values, text in prepared:
+                cursor.execute(statements.chained_insert, [*values, text])
+                if cursor.fetchone() is None:  # no head row: a test flushed the table
+                    AuditChainHead.objects.get_or_create(pk=1)
+                    cursor.execute(statements.chained_insert, [*values, text])
+        return
+    # No savepoint: inside a caller's transaction the rows stand or fall with it.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        last_id, last_hash = _locked_head(cursor, statements)
+        for values, text in prepared:
+            new_hash = _digest(text, last_hash)
+            cursor.execute(statements.insert, [*values, last_hash, new_hash])
+            last_id, last_hash = cursor.fetchone()[0], new_hash
+        cursor.execute(statements.update_head, [last_id, last_hash])
+
+
+def append_guarded(items: list[tuple[Guard, dict[str, Any]]]) -> list[bool]:
+    """Run each guard and append its row only when the guard changed a row; say which did."""
+    statements = _statements(connection.vendor)
+    if statements.chained_insert and len(items) == 1 and not connection.in_atomic_block:
+        # Guard, row and head in one statement, committed on its own: one round trip.
+        guard, fields = items[0]
+        values, text = _prepare(statements, fields)
+        with connection.cursor() as cursor:
+            cursor.execute(_guarded_insert(guard.sql), [*guard.params, *values, text])
+            return [cursor.fetchone() is not None]
+    # Every guard before the head, in one transaction: all lock their rows in the same order.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        changed = []
+        for guard, _ in items:
+            cursor.execute(guard.sql, guard.params)
+            changed.append(cursor.rowcount > 0)
+        kept = [fields for (_, fields), done in zip(items, changed, strict=True) if done]
+        if kept:
+            append(kept)
+        return changed
+
+
+def _locked_head(cursor: Any, statements: _Statements) -> tuple[int, str]:
+    cursor.execute(statements.select_head)
+    found = cursor.fetchone()
+    if found is None:  # no head row: a test flushed the table; create it, then lock it as usual
+        AuditChainHead.objects.get_or_create(pk=1)
+        cursor.execute(statements.select_head)
+        found = cursor.fetchone()
+    return found[0], found[1]
+
+
+def verify() -> list[str]:
+    """Return the problems found in the hash chain (an empty list when it is intact)."""
+    problems: list[str] = []
+    expected_prev = GENESIS_HASH
+    last_id = 0
+    for row in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        if row.prev_hash != expected_prev:
+            problems.append(f"row {row.pk}: the row before it was deleted or changed")
+        if row_hash(row) != row.hash:
+            problems.append(f"row {row.pk}: its contents were changed")
+        expected_prev = row.hash
+        last_id = row.pk
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head and (head.last_id, head.last_hash) != (last_id, expected_prev):
+        problems.append(f"the newest rows after {last_id} were deleted")
+    return problems
