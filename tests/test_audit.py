@@ -174,3 +174,10 @@ def test_nul_in_a_refused_name_is_recorded_visibly(alice):
     row = AuditEvent.objects.get(action="upload.start")
     assert row.key == "a\\x00.jpg"
     assert audit.verify() == []
+
+
+def test_ipv6_address_in_any_spelling_keeps_the_chain_intact(db):
+    for address in ("2001:DB8:0:0:0:0:0:1", "::ffff:192.0.2.1", "198.51.100.7"):
+        audit.record(actor=Actor(ip=address, name="x"), action="auth.login", outcome="success")
+    assert AuditEvent.objects.filter(client_ip="2001:db8::1").exists()
+    assert audit.verify() == []
