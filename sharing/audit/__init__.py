@@ -38,7 +38,7 @@ class Actor:
         return cls(
             user=user,
             ip=client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:300],
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
             name=user.get_username() if user else "",
         )
 

@@ -201,21 +201,21 @@ def _append_prepared(statements: _Statements, prepared: list[tuple[list[Any], st
     if statements.chained_insert:
         # One statement is a transaction of its own; several need one around them.
         several = transaction.atomic(savepoint=False) if len(prepared) > 1 else None
-        with several or contextlib.nullcontext(), connection.cursor() as cursor:
+        with several or contextlib.nullcontext():
             for values, text in prepared:
-                cursor.execute(statements.chained_insert, [*values, text])
-                if cursor.fetchone() is None:  # no head row: a test flushed the table
+                rows, _ = _execute(statements.chained_insert, [*values, text])
+                if not rows:  # no head row: a test flushed the table
                     AuditChainHead.objects.get_or_create(pk=1)
-                    cursor.execute(statements.chained_insert, [*values, text])
+                    _execute(statements.chained_insert, [*values, text])
         return
     # No savepoint: inside a caller's transaction the rows stand or fall with it.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        last_id, last_hash = _locked_head(cursor, statements)
+    with transaction.atomic(savepoint=False):
+        last_id, last_hash = _locked_head(statements)
         for values, text in prepared:
             new_hash = _digest(text, last_hash)
-            cursor.execute(statements.insert, [*values, last_hash, new_hash])
-            last_id, last_hash = cursor.fetchone()[0], new_hash
-        cursor.execute(statements.update_head, [last_id, last_hash])
+            rows, _ = _execute(statements.insert, [*values, last_hash, new_hash])
+            last_id, last_hash = rows[0][0], new_hash
+        _execute(statements.update_head, [last_id, last_hash])
 
 
 def append_guarded(items: list[tuple[Guard, dict[str, Any]]]) -> list[bool]:
@@ -225,29 +225,43 @@ def append_guarded(items: list[tuple[Guard, dict[str, Any]]]) -> list[bool]:
     if statements.chained_insert and len(items) == 1 and not connection.in_atomic_block:
         # Guard, row and head in one statement, committed on its own: one round trip.
         guard, (values, text) = items[0][0], prepared[0]
-        with connection.cursor() as cursor:
-            cursor.execute(_guarded_insert(guard.sql), [*guard.params, *values, text])
-            return [cursor.fetchone() is not None]
+        rows, _ = _execute(_guarded_insert(guard.sql), [*guard.params, *values, text])
+        return [bool(rows)]
     # Every guard before the head, in one transaction: all lock their rows in the same order.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        changed = []
-        for guard, _ in items:
-            cursor.execute(guard.sql, guard.params)
-            changed.append(cursor.rowcount > 0)
+    with transaction.atomic(savepoint=False):
+        changed = [_execute(guard.sql, guard.params)[1] > 0 for guard, _ in items]
         kept = [row for row, done in zip(prepared, changed, strict=True) if done]
         if kept:
             _append_prepared(statements, kept)
         return changed
 
 
-def _locked_head(cursor: Any, statements: _Statements) -> tuple[int, str]:
-    cursor.execute(statements.select_head)
-    found = cursor.fetchone()
-    if found is None:  # no head row: a test flushed the table; create it, then lock it as usual
+def _locked_head(statements: _Statements) -> tuple[int, str]:
+    rows, _ = _execute(statements.select_head, [])
+    if not rows:  # no head row: a test flushed the table; create it, then lock it as usual
         AuditChainHead.objects.get_or_create(pk=1)
-        cursor.execute(statements.select_head)
-        found = cursor.fetchone()
-    return found[0], found[1]
+        rows, _ = _execute(statements.select_head, [])
+    return rows[0][0], rows[0][1]
+
+
+def _execute(sql: str, params: list[Any]) -> tuple[list[tuple], int]:
+    """Run one statement of the chain; return the rows it returned and how many it changed."""
+    if connection.vendor == "sqlite":
+        # Straight to the driver's connection, inside Django's transaction: on the path every
+        # request takes, Django's cursor wrapper (placeholders rewritten on each call, execute
+        # wrappers) costs as much as SQLite's own work.
+        connection.ensure_connection()
+        cursor = connection.connection.execute(_qmark(sql), params)
+        return cursor.fetchall(), cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return (cursor.fetchall() if cursor.description else []), cursor.rowcount
+
+
+@functools.cache
+def _qmark(sql: str) -> str:
+    # SQLite's placeholder; the statements here hold no literal percent signs.
+    return sql.replace("%s", "?")
 
 
 def verify() -> list[str]:
