@@ -100,6 +100,19 @@ def test_embedded_storage_is_default_and_env_replaces_it(tmp_path):
     assert result.stdout.strip() == "False http://minio:9000"
 
 
+def test_postgresql_statements_are_prepared_unless_turned_off(tmp_path):
+    code = (
+        "from django.conf import settings; o = settings.DATABASES['default'].get('OPTIONS', {}); "
+        "print(o.get('server_side_binding'), o.get('prepare_threshold'))"
+    )
+    env = {"DATABASE_URL": "postgres://portal@db.internal:5432/portal", "S3_EMBEDDED": "false"}
+    result = manage("shell", "--no-imports", "-c", code, env=env, tmp_path=tmp_path)
+    assert result.stdout.strip() == "True 5", result.stderr
+    env["DATABASE_PREPARED_STATEMENTS"] = "false"
+    result = manage("shell", "--no-imports", "-c", code, env=env, tmp_path=tmp_path)
+    assert result.stdout.strip() == "None None", result.stderr
+
+
 def check_ids(settings) -> set[str]:
     return {
         message.id for message in run_checks() if message.id and message.id.startswith("sharing.")
