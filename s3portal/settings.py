@@ -117,10 +117,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif (
-    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    and env_bool("DATABASE_PREPARED_STATEMENTS", True)
-):
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_STATEMENTS:
     # Every request runs the same few statements (the audit append above all): planned once per
     # connection instead of once per call, they cost PostgreSQL a third of the CPU. Turn this off
     # behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer < 1.21).
