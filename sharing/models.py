@@ -69,13 +69,16 @@ class AuditEvent(models.Model):
     # index is one more page written by each append (the hot path of every request).
     operation = models.UUIDField(default=uuid.uuid4, editable=False)
     phase = models.CharField(max_length=10, choices=Phase.choices)
+    # Rows outlive their users unchanged (SET_NULL would rewrite hashed rows and break the chain);
+    # no index: nothing looks rows up by user id, and every index costs each append.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
         related_name="+",
         db_constraint=False,
+        db_index=False,
     )
     actor_name = models.CharField(max_length=150, blank=True, db_index=True)
     action = models.CharField(max_length=40, db_index=True)

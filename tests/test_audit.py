@@ -181,3 +181,15 @@ def test_ipv6_address_in_any_spelling_keeps_the_chain_intact(db):
         audit.record(actor=Actor(ip=address, name="x"), action="auth.login", outcome="success")
     assert AuditEvent.objects.filter(client_ip="2001:db8::1").exists()
     assert audit.verify() == []
+
+
+def test_deleting_a_user_leaves_their_rows_and_the_chain_intact(db):
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user(username="leaver")
+    user_id = user.pk
+    audit.record(actor=Actor(user=user, name="leaver"), action="auth.login", outcome="success")
+    user.delete()
+    row = AuditEvent.objects.get(action="auth.login")
+    assert (row.actor_id, row.actor_name) == (user_id, "leaver")  # who it was, still
+    assert audit.verify() == []
