@@ -83,7 +83,7 @@ class _Statements:
     select_head: str
     update_head: str
     chained_insert: str  # PostgreSQL: head locked, row inserted and head moved in one statement
-    chained_template: str  # the same with {condition} on locking the head, for guarded appends
+    chained_template: str  # the same with {guard} and {condition} left open, for guarded appends
 
 
 @functools.cache
@@ -109,7 +109,7 @@ def _statements(vendor: str) -> _Statements:
         ),
         select_head=f"SELECT last_id, last_hash FROM {head} WHERE id = 1{lock}",  # noqa: S608
         update_head=f"UPDATE {head} SET last_id = %s, last_hash = %s WHERE id = 1",  # noqa: S608
-        chained_insert=template.format(condition=""),
+        chained_insert=template.format(guard="", condition=""),
         chained_template=template,
     )
 
@@ -122,7 +122,7 @@ def _chained_insert(table: str, head: str, names: str, fields: list[Any]) -> str
     )
     # The hash is sha256(payload + previous hash) as in _digest: the payload is ASCII JSON.
     return (
-        f"WITH tail AS (SELECT last_hash FROM {head} WHERE id = 1{{condition}} FOR UPDATE), "  # noqa: S608
+        f"WITH {{guard}}tail AS (SELECT last_hash FROM {head} WHERE id = 1{{condition}} FOR UPDATE), "  # noqa: S608
         f"added AS (INSERT INTO {table} ({names}) SELECT {values}, tail.last_hash, "
         "encode(sha256(convert_to(%s || tail.last_hash, 'UTF8')), 'hex') FROM tail "
         "RETURNING id, hash) "
@@ -136,10 +136,9 @@ def _guarded_insert(guard_sql: str) -> str:
     head = connection.ops.quote_name(AuditChainHead._meta.db_table)
     # The guard changes its row only while the head exists (it always does, but for a test's
     # flushed database), so a change is never kept without its row.
-    guard = f"guard AS ({guard_sql} AND EXISTS (SELECT 1 FROM {head} WHERE id = 1) RETURNING 1)"  # noqa: S608
-    chained = _statements(connection.vendor).chained_template
-    return chained.replace("WITH ", f"WITH {guard}, ", 1).format(
-        condition=" AND EXISTS (SELECT 1 FROM guard)"
+    guard = f"guard AS ({guard_sql} AND EXISTS (SELECT 1 FROM {head} WHERE id = 1) RETURNING 1), "  # noqa: S608
+    return _statements(connection.vendor).chained_template.format(
+        guard=guard, condition=" AND EXISTS (SELECT 1 FROM guard)"
     )
 
 
