@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -42,9 +43,9 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-def generated_secret_key() -> str:
+def generated_secret(name: str) -> str:
     # A fresh clone must run without configuration, so the key is made once and kept under var/.
-    path = VAR_DIR / "secret_key"
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
@@ -53,7 +54,10 @@ def generated_secret_key() -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env("SECRET_KEY") or generated_secret_key()
+SECRET_KEY = env("SECRET_KEY") or generated_secret("secret_key")
+# The audit rows' MAC key: never in the database, so that whoever can write the database cannot
+# forge rows (sharing/audit/trail.py). Generated into var/ for the embedded default.
+AUDIT_KEY = env("AUDIT_KEY") or generated_secret("audit_key")
 PORT = env_int("PORT", 8000)
 SITE_URL = env("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
@@ -108,14 +112,18 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Audit rows are appended from every request: writers must queue (IMMEDIATE, a timeout, and
-    # s3portal.sqlite's queue) and readers must not block them (WAL), or concurrent requests fail
-    # with "database is locked" or wait long after the lock is free.
-    DATABASES["default"]["ENGINE"] = "s3portal.sqlite"
+    # Audit rows are appended from every request: writers take the write lock when they begin
+    # (IMMEDIATE) and wait for it up to the timeout, and readers do not block them (WAL).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests run concurrent writers: they need a database file as `make run` has, not the
+    # in-memory default whose shared cache refuses a second writer at once ("table is locked");
+    # one per test run, so that two runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": f"{tempfile.gettempdir()}/s3portal-test-{os.getpid()}.sqlite3"
     }
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_STATEMENTS:

@@ -108,26 +108,21 @@ class AuditEventAdmin(ReadOnlyAdmin):
 from django.utils import timezone  # noqa: E402
 
 from sharing.audit import Actor  # noqa: E402
-from sharing.models import ShareLink  # noqa: E402
+from sharing.models import LinkStatus, ShareLink  # noqa: E402
 from sharing.services import links as link_services  # noqa: E402
 
 
 class LinkStatusFilter(admin.SimpleListFilter):
+    """Links by status, as ShareLink.objects.with_status defines it."""
+
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+        return LinkStatus.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "active":
-            return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
-        if self.value() == "revoked":
-            return queryset.filter(revoked_at__isnull=False)
-        if self.value() == "expired":
-            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
-        return queryset
+        return queryset.filter(status=self.value()) if self.value() else queryset
 
 
 @admin.register(ShareLink)
@@ -167,6 +162,13 @@ class ShareLinkAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     actions = ["revoke"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).with_status(timezone.now())
+
+    @admin.display(description="status", ordering="status")
+    def status(self, obj: ShareLink) -> str:
+        return obj.status
 
     @admin.display(boolean=True, description="password")
     def has_password(self, obj: ShareLink) -> bool:

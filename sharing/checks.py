@@ -11,6 +11,7 @@ from django.core.checks import Error, Warning, register
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 MIN_PART_BYTES = 5 * 1024**2  # S3's smallest part but the last
 MAX_PART_BYTES = 5 * 1024**3  # and its largest
+MIN_AUDIT_KEY_CHARS = 32  # 192 bits or more from token_urlsafe
 
 
 def _is_http_url(value: str) -> bool:
@@ -69,6 +70,14 @@ def check_settings(app_configs, **kwargs) -> list:
                 f"UPLOAD_PART_BYTES is {settings.UPLOAD_PART_BYTES}.",
                 hint="S3 takes parts of 5 MiB (5242880) to 5 GiB; 16 MiB (16777216) is a good size.",
                 id="sharing.E006",
+            )
+        )
+    if len(settings.AUDIT_KEY) < MIN_AUDIT_KEY_CHARS or settings.AUDIT_KEY == settings.SECRET_KEY:
+        errors.append(
+            Error(
+                f"AUDIT_KEY must have at least {MIN_AUDIT_KEY_CHARS} characters and differ from SECRET_KEY.",
+                hint="Leave it unset to have one generated into var/audit_key, or set AUDIT_KEY_FILE.",
+                id="sharing.E007",
             )
         )
     weed_next_to_python = Path(sys.executable).with_name("weed")

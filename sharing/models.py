@@ -1,15 +1,23 @@
+import datetime
 import uuid
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 
 
 class Role(models.TextChoices):
     READ = "read", "Read"
     WRITE = "write", "Write"
     MANAGE = "manage", "Manage"
+
+
+class BucketGrantQuerySet(models.QuerySet):
+    def reaching(self, user) -> "BucketGrantQuerySet":
+        """Return the grants a user holds, directly or through a group (user may be an OuterRef)."""
+        return self.filter(Q(user=user) | Q(group__user=user))
 
 
 class BucketGrant(models.Model):
@@ -28,6 +36,8 @@ class BucketGrant(models.Model):
     bucket = models.CharField(max_length=63, db_index=True)
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.READ)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BucketGrantQuerySet.as_manager()
 
     class Meta:
         ordering = ["bucket", "role"]
@@ -91,26 +101,39 @@ class AuditEvent(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    prev_hash = models.CharField(max_length=64, editable=False)
-    hash = models.CharField(max_length=64, editable=False)
+    # A keyed MAC of the fields above, from the moment the row is written (sharing/audit/trail.py).
+    mac = models.CharField(max_length=64, editable=False)
+    # Filled in by the sealer: the row's place in the chain, the previous sealed row's hash, its own.
+    seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["bucket", "created_at"], name="audit_bucket_time")]
+        indexes = [
+            models.Index(fields=["bucket", "created_at"], name="audit_bucket_time"),
+            # The sealer's queue: only unsealed rows are in it, so it stays small.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seq"], condition=Q(seq__isnull=False), name="audit_one_row_per_seq"
+            )
+        ]
 
     def __str__(self) -> str:
         target = "/".join(part for part in (self.bucket, self.key) if part)
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {target} {self.outcome}"
 
 
-class AuditChainHead(models.Model):
-    """The hash of the newest audit row; a single row locked while a row is appended."""
+class AuditSeal(models.Model):
+    """The newest sealed audit row's position and hash; the row a sealer locks while it seals."""
 
-    last_id = models.BigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, default="0" * 64)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
 
     def __str__(self) -> str:
-        return f"audit head #{self.last_id}"
+        return f"audit sealed up to #{self.seq}"
 
 
 class Acl(models.TextChoices):
@@ -138,6 +161,51 @@ class PendingUpload(models.Model):
         return f"{self.bucket}/{self.key} ({self.size} bytes)"
 
 
+class LinkStatus(models.TextChoices):
+    """Whether a share link may be used, or the first reason it may not."""
+
+    ACTIVE = "active", "active"
+    REVOKED = "revoked", "revoked"
+    EXPIRED = "expired", "expired"
+    USED_UP = "used up", "used up"
+    DISABLED = "disabled", "disabled"
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    """The one definition of a usable link; every page, count and filter asks it."""
+
+    def with_status(self, now: datetime.datetime) -> "ShareLinkQuerySet":
+        """Annotate each link with `status`: active, or the first reason it cannot be used."""
+        # Subqueries rather than joins, so that an UPDATE filtered on the status stays one
+        # statement whose conditions the database re-checks on the row it changes.
+        creator_may_read = get_user_model().objects.filter(
+            Q(is_superuser=True)
+            | Exists(
+                BucketGrant.objects.reaching(OuterRef("pk")).filter(
+                    bucket=OuterRef(OuterRef("bucket"))
+                )
+            ),
+            pk=OuterRef("creator_id"),
+            is_active=True,
+        )
+        reasons = [
+            (LinkStatus.REVOKED, Q(revoked_at__isnull=False)),
+            (LinkStatus.EXPIRED, Q(expires_at__lte=now)),
+            (LinkStatus.USED_UP, Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))),
+            (LinkStatus.DISABLED, ~Exists(creator_may_read)),
+        ]
+        status = Case(
+            *[When(condition, then=Value(reason)) for reason, condition in reasons],
+            default=Value(LinkStatus.ACTIVE),
+            output_field=models.CharField(),
+        )
+        return self.annotate(status=status)
+
+    def usable(self, now: datetime.datetime) -> "ShareLinkQuerySet":
+        """Return the links that may be opened and downloaded now."""
+        return self.with_status(now).filter(status=LinkStatus.ACTIVE)
+
+
 class ShareLink(models.Model):
     """An expiring, revocable link to one object; only the hash of its token is stored."""
 
@@ -159,6 +227,8 @@ class ShareLink(models.Model):
     notified_at = models.DateTimeField(null=True, blank=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ShareLinkQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["creator", "created_at"], name="link_creator_time")]
@@ -170,25 +240,3 @@ class ShareLink(models.Model):
     @property
     def file_name(self) -> str:
         return self.key.rsplit("/", 1)[-1]
-
-    @property
-    def is_expired(self) -> bool:
-        from django.utils import timezone
-
-        return self.expires_at <= timezone.now()
-
-    @property
-    def is_exhausted(self) -> bool:
-        return self.max_downloads is not None and self.downloads >= self.max_downloads
-
-    @property
-    def status(self) -> str:
-        if self.revoked_at:
-            return "revoked"
-        if self.is_expired:
-            return "expired"
-        if self.is_exhausted:
-            return "used up"
-        if not self.creator.is_active:
-            return "disabled"
-        return "active"

@@ -1,7 +1,6 @@
 """Who may do what on which bucket."""
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404
 
 from sharing import audit
@@ -11,10 +10,6 @@ from sharing.models import BucketGrant, Outcome, Role
 ROLE_RANK = {Role.READ: 1, Role.WRITE: 2, Role.MANAGE: 3}
 
 
-def _grants_for(user) -> "Q":
-    return Q(user=user) | Q(group__in=user.groups.all())
-
-
 def visible_roles(user) -> dict[str, str] | None:
     """Return {bucket: best role} for the user, or None when they see every bucket (superuser)."""
     if not (user and user.is_active):
@@ -22,7 +17,7 @@ def visible_roles(user) -> dict[str, str] | None:
     if user.is_superuser:
         return None
     roles: dict[str, str] = {}
-    for bucket, role in BucketGrant.objects.filter(_grants_for(user)).values_list("bucket", "role"):
+    for bucket, role in BucketGrant.objects.reaching(user).values_list("bucket", "role"):
         if ROLE_RANK[role] > ROLE_RANK.get(roles.get(bucket), 0):
             roles[bucket] = role
     return roles

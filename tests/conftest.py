@@ -1,15 +1,11 @@
 """Personas and storage fixtures: alice owns, bob reads, charlie has nothing."""
 
-import contextlib
 import os
-from collections.abc import Iterator
 
 import boto3
 import pytest
 from botocore.config import Config
 from django.contrib.auth.models import Permission, User
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from moto import mock_aws
 
 from sharing import services
@@ -20,27 +16,6 @@ from sharing.models import AuditEvent, BucketGrant, Role
 # Playwright's sync API keeps an event loop in the main thread; Django must not refuse DB access.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 PASSWORD = "correct horse battery staple"
-
-
-@contextlib.contextmanager
-def executed_statements() -> Iterator[list[str]]:
-    """Collect the first word of each statement the database runs, as the database sees them.
-
-    On SQLite from the driver's trace (the audit chain bypasses Django's cursor there), savepoints
-    and transaction statements included; elsewhere from Django's query log."""
-    words: list[str] = []
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
-        trace = connection.connection.set_trace_callback
-        trace(lambda sql: words.append(sql.split(None, 1)[0].upper()))
-        try:
-            yield words
-        finally:
-            trace(None)
-        return
-    with CaptureQueriesContext(connection) as captured:
-        yield words
-    words.extend(query["sql"].split(None, 1)[0].upper() for query in captured.captured_queries)
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,13 @@
-"""The audit trail: intent before the call, outcome after, hash chain, read-only admin, CSV."""
+"""The audit trail: intent before the call, outcome after, MACs, the sealed chain, read-only admin."""
+
+import datetime
+import json
+import threading
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.urls import reverse
 
 from sharing import audit, s3
@@ -11,11 +16,22 @@ from sharing.models import AuditEvent, Outcome
 from tests.conftest import audit_rows, client_for
 
 
-def test_intent_is_committed_before_the_call(alice):
-    seen_during_call = []
+@pytest.mark.django_db(transaction=True)
+def test_intent_is_visible_to_other_connections_while_the_call_runs(alice):
+    seen_elsewhere: list[list[tuple[str, str, str]]] = []
+
+    def look_from_another_connection() -> None:
+        try:
+            seen_elsewhere.append(audit_rows())
+        finally:
+            connection.close()
+
     with audit.s3_call(actor=Actor(user=alice), action="bucket.list"):
-        seen_during_call = audit_rows()
-    assert seen_during_call == [("bucket.list", "intent", "pending")]
+        # A thread has a connection of its own: it sees only what was committed.
+        other = threading.Thread(target=look_from_another_connection)
+        other.start()
+        other.join(10)
+    assert seen_elsewhere == [[("bucket.list", "intent", "pending")]]
     assert audit_rows() == [
         ("bucket.list", "intent", "pending"),
         ("bucket.list", "outcome", "success"),
@@ -60,36 +76,137 @@ def test_outcome_row_carries_request_id(alice, moto_s3):
     assert AuditEvent.objects.order_by("id").last().request_id
 
 
-def test_chain_verifies_when_untouched(alice):
-    for action in ("a", "b", "c"):
+def write_rows(alice, *actions: str) -> list[AuditEvent]:
+    for action in actions:
         audit.record(actor=Actor(user=alice), action=action, outcome=Outcome.SUCCESS)
-    assert audit.verify() == []
+    return list(AuditEvent.objects.order_by("id"))
+
+
+def problems() -> list[str]:
+    return [str(problem) for problem in audit.verify()]
+
+
+def test_trail_verifies_when_untouched_sealed_or_not(alice):
+    write_rows(alice, "a", "b")
+    assert problems() == []
+    assert audit.seal() == 2
+    write_rows(alice, "c")
+    assert problems() == []
     call_command("audit_verify")
+    assert audit.seal() == 1 and audit.seal() == 0
+    assert list(AuditEvent.objects.order_by("seq").values_list("action", flat=True)) == list("abc")
 
 
-def test_edited_row_is_detected(alice):
-    for action in ("a", "b", "c"):
-        audit.record(actor=Actor(user=alice), action=action, outcome=Outcome.SUCCESS)
-    middle = AuditEvent.objects.get(action="b")
+def test_edited_unsealed_row_is_detected_before_it_is_sealed(alice):
+    _, middle, _ = write_rows(alice, "a", "b", "c")
     AuditEvent.objects.filter(pk=middle.pk).update(outcome=Outcome.FAILURE)
-    assert audit.verify() == [f"row {middle.pk}: its contents were changed"]
+    assert problems() == [
+        f"row {middle.pk}: its contents were changed or it was not written by the portal "
+        "(the MAC does not match)"
+    ]
     with pytest.raises(CommandError):
         call_command("audit_verify")
 
 
-def test_deleted_row_is_detected(alice):
-    for action in ("a", "b", "c"):
-        audit.record(actor=Actor(user=alice), action=action, outcome=Outcome.SUCCESS)
-    AuditEvent.objects.filter(action="b").delete()
-    last = AuditEvent.objects.get(action="c")
-    assert audit.verify() == [f"row {last.pk}: the row before it was deleted or changed"]
+def test_edited_sealed_row_is_detected(alice):
+    _, middle, _ = write_rows(alice, "a", "b", "c")
+    audit.seal()
+    AuditEvent.objects.filter(pk=middle.pk).update(message="nothing to see")
+    assert problems() == [f"row {middle.pk}: its contents were changed (the MAC does not match)"]
 
 
-def test_deleted_newest_row_is_detected(alice):
-    for action in ("a", "b"):
-        audit.record(actor=Actor(user=alice), action=action, outcome=Outcome.SUCCESS)
-    AuditEvent.objects.filter(action="b").delete()
-    assert audit.verify() and "newest rows" in audit.verify()[0]
+def test_deleted_sealed_row_is_detected(alice):
+    _, middle, last = write_rows(alice, "a", "b", "c")
+    audit.seal()
+    AuditEvent.objects.filter(pk=middle.pk).delete()
+    assert problems() == [f"row {last.pk}: the sealed rows before it (2) were deleted"]
+
+
+def test_deleted_newest_sealed_rows_are_detected(alice):
+    write_rows(alice, "a", "b", "c")
+    audit.seal()
+    AuditEvent.objects.filter(action__in=["b", "c"]).delete()
+    assert problems() == ["the newest sealed rows (2-3) were deleted"]
+
+
+def test_inserted_row_is_detected_sealed_or_not(alice):
+    first, _ = write_rows(alice, "a", "b")
+    audit.seal()
+    forged = AuditEvent.objects.get(pk=first.pk)
+    forged.pk, forged.seq, forged.action, forged.mac = None, None, "bucket.delete", "0" * 64
+    forged.save()  # someone with the database but not the key
+    assert problems() == [
+        f"row {forged.pk}: its contents were changed or it was not written by the portal "
+        "(the MAC does not match)"
+    ]
+    audit.seal()  # sealing does not bless it
+    assert problems() == [f"row {forged.pk}: its contents were changed (the MAC does not match)"]
+
+
+def test_copied_row_is_detected(alice):
+    first, _ = write_rows(alice, "a", "b")
+    copy = AuditEvent.objects.get(pk=first.pk)
+    copy.pk = None
+    copy.save()  # a replay: a valid row, twice
+    assert problems() == [f"row {copy.pk}: it is a copy of row {first.pk} (inserted)"]
+
+
+def test_swapped_sealed_rows_are_detected(alice):
+    first, second, _ = write_rows(alice, "a", "b", "c")
+    audit.seal()
+    # Swap their places in the chain, each row keeping its own (valid) contents and MAC.
+    chain = ["seq", "prev_hash", "hash"]
+    one, two = (AuditEvent.objects.values(*chain).get(pk=row.pk) for row in (first, second))
+    AuditEvent.objects.filter(pk=first.pk).update(seq=-1)
+    AuditEvent.objects.filter(pk=second.pk).update(**one)
+    AuditEvent.objects.filter(pk=first.pk).update(**two)
+    found = problems()
+    assert (
+        found and found[0] == f"row {second.pk}: it was moved, reordered or inserted in the chain"
+    )
+
+
+def test_rows_left_unsealed_too_long_are_reported(alice):
+    oldest, _ = write_rows(alice, "a", "b")
+    found = [str(p) for p in audit.verify(unsealed_limit=datetime.timedelta(0))]
+    assert found == [
+        f"row {oldest.pk}: 2 rows are unsealed for longer than 0:00:00; is the sealer running?"
+    ]
+    with pytest.raises(CommandError):
+        call_command("audit_verify", unsealed_minutes=0)
+    audit.seal()
+    assert audit.verify(unsealed_limit=datetime.timedelta(0)) == []
+
+
+def test_audit_key_is_not_in_the_database(alice, settings):
+    (row,) = write_rows(alice, "a")
+    audit.seal()
+    stored = json.dumps(list(AuditEvent.objects.values()), default=str)
+    assert settings.AUDIT_KEY not in stored
+    settings.AUDIT_KEY = "another key of at least thirty-two characters"
+    assert problems()  # rows made with another key do not verify
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sealers_at_once_chain_every_row_once(alice):
+    write_rows(alice, *[f"action-{n}" for n in range(300)])
+    sealed: list[int] = []
+
+    def run_sealer() -> None:
+        try:
+            sealed.append(audit.seal())
+        finally:
+            connection.close()
+
+    sealers = [threading.Thread(target=run_sealer) for _ in range(4)]
+    for sealer in sealers:
+        sealer.start()
+    for sealer in sealers:
+        sealer.join(30)
+    assert sum(sealed) == 300
+    assert problems() == []
+    seqs = sorted(AuditEvent.objects.values_list("seq", flat=True))
+    assert seqs == list(range(1, 301))
 
 
 def test_reconcile_closes_stale_intents(alice, monkeypatch):

@@ -1,6 +1,7 @@
 """The only writer of audit rows: an intent row before each S3 call, an outcome row after it.
 
-What the rows say is decided here; how they are chained and stored is in audit/chain.py.
+What the rows say is decided here; how they are stored, MAC'd, sealed and verified is in
+audit/trail.py.
 """
 
 import datetime
@@ -16,11 +17,25 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from sharing import s3
-from sharing.audit import chain
-from sharing.audit.chain import GENESIS_HASH, HASHED_FIELDS, Guard
+from sharing.audit import trail
+from sharing.audit.trail import HASHED_FIELDS, Problem
 from sharing.models import AuditEvent, Outcome, Phase
 
-__all__ = ["GENESIS_HASH", "HASHED_FIELDS", "Actor", "Event", "Guard"]
+__all__ = [
+    "HASHED_FIELDS",
+    "Actor",
+    "Event",
+    "Problem",
+    "client_ip",
+    "reconcile",
+    "record",
+    "record_many",
+    "s3_batch",
+    "s3_call",
+    "seal",
+    "verify",
+]
+UNSEALED_LIMIT = datetime.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -71,12 +86,12 @@ class Call:
 
 
 def _append(**fields: Any) -> None:
-    chain.append([fields])
+    trail.append([fields])
 
 
 def _actor_fields(actor: Actor) -> dict[str, Any]:
     return {
-        "actor": actor.user,
+        "actor_id": actor.user.pk if actor.user is not None else None,
         "actor_name": actor.label[:150],
         "client_ip": actor.ip,
         "user_agent": actor.user_agent[:300],
@@ -124,15 +139,8 @@ def _event_fields(event: Event) -> dict[str, Any]:
 
 
 def record_many(events: list[Event]) -> None:
-    """Append several self-contained events in one append."""
-    chain.append([_event_fields(event) for event in events])
-
-
-def record_guarded(items: list[tuple[Guard, Event]]) -> list[bool]:
-    """Record each event only if its guard (a conditional UPDATE) changed a row, atomically with it.
-
-    Returns, for each item, whether its guard changed a row (and so its event was recorded)."""
-    return chain.append_guarded([(guard, _event_fields(event)) for guard, event in items])
+    """Append several self-contained events in one insert."""
+    trail.append([_event_fields(event) for event in events])
 
 
 @contextmanager
@@ -191,7 +199,7 @@ def s3_batch(*, actor: Actor, action: str, bucket: str, keys: list[str]) -> Iter
     actor_fields = _actor_fields(actor)
     operations = {key: uuid.uuid4() for key in keys}
     common = {"action": action, "bucket": bucket, **actor_fields}
-    chain.append(
+    trail.append(
         [
             {
                 "operation": operations[key],
@@ -212,9 +220,9 @@ def s3_batch(*, actor: Actor, action: str, bucket: str, keys: list[str]) -> Iter
         code = error.code if isinstance(error, s3.S3Error) else type(error).__name__
         message = error.message if isinstance(error, s3.S3Error) else "The portal failed here."
         failed = dict.fromkeys(keys, code)
-        chain.append(_batch_outcomes(operations, failed, common, message, started))
+        trail.append(_batch_outcomes(operations, failed, common, message, started))
         raise
-    chain.append(_batch_outcomes(operations, batch.failed, common, "", started))
+    trail.append(_batch_outcomes(operations, batch.failed, common, "", started))
 
 
 def _batch_outcomes(operations, failed, common, message, started) -> list[dict[str, Any]]:
@@ -240,9 +248,14 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def verify() -> list[str]:
-    """Return the problems found in the hash chain (an empty list when it is intact)."""
-    return chain.verify()
+def seal() -> int:
+    """Chain the committed rows not yet sealed; return how many were sealed."""
+    return trail.seal()
+
+
+def verify(*, unsealed_limit: datetime.timedelta = UNSEALED_LIMIT) -> list[Problem]:
+    """Return what is wrong with the trail: edited, forged, copied, deleted, reordered or late rows."""
+    return trail.verify(unsealed_limit=unsealed_limit)
 
 
 def reconcile(*, older_than_seconds: int) -> int:

@@ -16,8 +16,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.cache import cache
 
-from sharing.s3.core import S3Error, client, translated
-from sharing.s3.signing import bucket_origin
+from sharing.s3.core import S3Error, client, presign_client, translated
 
 __all__ = [
     "PUBLIC_READ_SID_PREFIX",
@@ -303,7 +302,11 @@ def public_url(bucket: str, key: str) -> str:
 
 def download_origin(bucket: str, key: str) -> str:
     """Return the origin (scheme://host[:port]) that presigned downloads of this object go to."""
-    return bucket_origin(bucket)  # the same for every key of a bucket
+    url = presign_client().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=60
+    )
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @functools.lru_cache(maxsize=1)

@@ -147,6 +147,20 @@ def _parse_timestamp(value: Any) -> datetime.datetime:
 
 
 @functools.lru_cache(maxsize=8)
+def _session(access: str | None, secret: str | None, token: str | None) -> Any:
+    core_session = botocore.session.get_session()
+    parsers = core_session.get_component("response_parser_factory")
+    parsers.set_parser_defaults(timestamp_parser=_parse_timestamp)
+    # Keys left out fall through to boto3's default chain (environment, IAM role).
+    return boto3.session.Session(
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        botocore_session=core_session,
+    )
+
+
+@functools.lru_cache(maxsize=8)
 def _build_client(key: tuple) -> Any:
     endpoint, region, access, secret, token, style, connect, read, attempts = key
     config = Config(
@@ -157,17 +171,7 @@ def _build_client(key: tuple) -> Any:
         retries={"mode": "standard", "total_max_attempts": attempts},
         s3={"addressing_style": style},
     )
-    core_session = botocore.session.get_session()
-    parsers = core_session.get_component("response_parser_factory")
-    parsers.set_parser_defaults(timestamp_parser=_parse_timestamp)
-    # Keys left out fall through to boto3's default chain (environment, IAM role).
-    session = boto3.session.Session(
-        aws_access_key_id=access,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        botocore_session=core_session,
-    )
-    client = session.client("s3", endpoint_url=endpoint, config=config)
+    client = _session(access, secret, token).client("s3", endpoint_url=endpoint, config=config)
     client.meta.events.register("after-call.s3", _remember_request_id)
     return client
 
@@ -187,7 +191,8 @@ def presign_client() -> Any:
 
 def uses_temporary_credentials() -> bool:
     """Return whether the signing credentials carry a session token (links may die early)."""
-    credentials = client()._request_signer._credentials
+    _, _, access, secret, token, *_ = _settings_key()
+    credentials = _session(access, secret, token).get_credentials()
     return bool(credentials and credentials.get_frozen_credentials().token)
 
 

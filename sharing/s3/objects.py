@@ -15,9 +15,9 @@ from sharing.s3.core import (
     S3Error,
     _batches,
     client,
+    presign_client,
     translated,
 )
-from sharing.s3.signing import signed_get_url
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit; botocore signs longer ones without complaint
 # Above 64 MiB, copy by UploadPartCopy in 64 MiB parts (objects over CopyObject's 5 GiB limit
@@ -117,11 +117,14 @@ def presigned_get(bucket: str, key: str, *, filename: str, seconds: int) -> str:
     """Return a SigV4 GET URL valid for `seconds` (capped at 7 days) that downloads as a file."""
     if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
         raise S3Error("A link must last between 1 second and 7 days.", status=400, code="BadExpiry")
-    return signed_get_url(
-        bucket,
-        key,
-        query={"response-content-disposition": content_disposition(filename)},
-        seconds=seconds,
+    return presign_client().generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition(filename),
+        },
+        ExpiresIn=seconds,
     )
 
 

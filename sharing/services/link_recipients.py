@@ -1,23 +1,23 @@
 """Share links seen by their recipients: the page, the password, the download and its count.
 
-Everything here starts from a token in a URL, without login; a download passes every check, is
-counted with its audit row (services/link_counter.py) and gets a 60-second URL that saves the file.
+Everything here starts from a token in a URL, without login. Whether a link may be used is asked of
+ShareLink.objects (with_status, usable) and nowhere else; a download is counted by one conditional
+update of a usable link, in one transaction with its audit row, and gets a 60-second URL.
 """
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F
 from django.utils import timezone
 
-from sharing import audit, emails, permissions, s3
+from sharing import audit, emails, s3
 from sharing.audit import Actor
-from sharing.models import BucketGrant, Outcome, ShareLink
-from sharing.services.link_counter import Claim, count_download
+from sharing.models import LinkStatus, Outcome, ShareLink
 from sharing.services.links import (
     LinkGoneError,
     LinkNotFoundError,
@@ -39,14 +39,7 @@ def _recipient(actor: Actor, recipient_email: str) -> Actor:
 
 
 def _find(*, actor: Actor, token: str, action: str) -> ShareLink:
-    # Any grant of the creator on the bucket, directly or through a group (as in permissions.py),
-    # fetched with the link: one query on the download path instead of two.
-    creator_grant = BucketGrant.objects.filter(bucket=OuterRef("bucket")).filter(
-        Q(user=OuterRef("creator")) | Q(group__user=OuterRef("creator"))
-    )
-    links = ShareLink.objects.select_related("creator").annotate(
-        creator_has_grant=Exists(creator_grant)
-    )
+    links = ShareLink.objects.with_status(timezone.now()).select_related("creator")
     try:
         # Looked up by hash through the unique index: equality on a digest leaks nothing.
         return links.get(token_hash=token_hash(token))
@@ -57,30 +50,6 @@ def _find(*, actor: Actor, token: str, action: str) -> ShareLink:
         raise LinkNotFoundError from None
 
 
-def _creator_may_read(link: ShareLink) -> bool:
-    creator = link.creator
-    if not creator.is_active:
-        return False
-    if creator.is_superuser:
-        return True
-    has_grant = getattr(link, "creator_has_grant", None)
-    if has_grant is None:  # a link not fetched by _find
-        return permissions.role_for(creator, link.bucket) is not None
-    return has_grant
-
-
-def _gone_reason(link: ShareLink) -> str | None:
-    if link.revoked_at:
-        return "revoked"
-    if link.is_expired:
-        return "expired"
-    if link.is_exhausted:
-        return "used up"
-    if not _creator_may_read(link):
-        return "disabled"
-    return None
-
-
 def _refuse(*, actor: Actor, link: ShareLink, action: str, reason: str) -> LinkGoneError:
     record_link_event(actor, link, action, Outcome.DENIED, f": {reason}.")
     return LinkGoneError(reason)
@@ -89,10 +58,13 @@ def _refuse(*, actor: Actor, link: ShareLink, action: str, reason: str) -> LinkG
 def _usable(*, actor: Actor, token: str, action: str) -> tuple[Actor, ShareLink]:
     link = _find(actor=actor, token=token, action=action)
     actor = _recipient(actor, link.recipient_email)
-    reason = _gone_reason(link)
-    if reason:
-        raise _refuse(actor=actor, link=link, action=action, reason=reason)
+    if link.status != LinkStatus.ACTIVE:
+        raise _refuse(actor=actor, link=link, action=action, reason=link.status)
     return actor, link
+
+
+def _seen_key(link: ShareLink) -> str:
+    return f"link-file-seen:{link.pk}"
 
 
 def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo | None:
@@ -101,23 +73,8 @@ def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo
         info = s3.head(link.bucket, link.key)
         call.message = f"Link {link.pk}" + (": the file is gone." if info is None else ".")
     if info is not None:
-        seen = SeenLink(str(link.pk), link.bucket, link.key, link.recipient_email)
-        cache.set(_seen_key(link.token_hash), seen, timeout=FILE_SEEN_SECONDS)
+        cache.set(_seen_key(link), True, timeout=FILE_SEEN_SECONDS)
     return info
-
-
-@dataclass(frozen=True)
-class SeenLink:
-    """What the download fast path needs of a link whose file S3 has just confirmed."""
-
-    id: str  # not a UUID: cached, and a str is quicker to unpickle
-    bucket: str
-    key: str
-    recipient_email: str
-
-
-def _seen_key(hashed: str) -> str:
-    return f"link-file-seen:{hashed[:32]}"  # 128 bits name a link well enough here
 
 
 def link_open(*, actor: Actor, token: str) -> LinkPage:
@@ -164,60 +121,39 @@ def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
     raise LinkPasswordError("Wrong password.", status=403, page=page)
 
 
-def _take_download(link: ShareLink) -> bool:
-    """Count one download if the link still allows it; one conditional UPDATE, so never over."""
-    now = timezone.now()
-    allowed = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True, expires_at__gt=now)
-    allowed = allowed.filter(Q(max_downloads__isnull=True) | Q(downloads__lt=F("max_downloads")))
-    return allowed.update(downloads=F("downloads") + 1, last_opened_at=now) == 1
-
-
-def _download_event(actor: Actor, link: "ShareLink | SeenLink") -> audit.Event:
+def _download_event(actor: Actor, link: ShareLink) -> audit.Event:
     message = f"Link {link.id}: download counted, 60 s URL handed out."
     return audit.Event(actor, "link.download", Outcome.SUCCESS, link.bucket, link.key, message)
 
 
-def _quick_download(*, actor: Actor, token: str) -> str | None:
-    """Count a download of a link whose page was just shown, in one statement; None otherwise."""
-    hashed = token_hash(token)
-    seen = cache.get(_seen_key(hashed))
-    if seen is None:
-        return None
-    url = s3.presigned_get(
-        seen.bucket, seen.key, filename=seen.key.rsplit("/", 1)[-1], seconds=DOWNLOAD_URL_SECONDS
-    )
-    event = _download_event(_recipient(actor, seen.recipient_email), seen)
-    claim = Claim(link_id=seen.id, token_hash=hashed, event=event)
-    if not count_download(claim):
-        return None  # anything unusual: the full path finds and records the reason
-    return url
-
-
 def link_download(*, actor: Actor, token: str, password: str = "") -> str:
     """Check everything, count the download, and return a 60-second URL that saves the file."""
-    if not password:
-        url = _quick_download(actor=actor, token=token)
-        if url:
-            return url
     actor, link = _usable(actor=actor, token=token, action="link.download")
     if link.password_hash:
         _check_password(actor=actor, link=link, password=password)
     # The page the recipient clicked on asked S3 moments ago; ask again only when that is old.
-    if not cache.get(_seen_key(link.token_hash)) and not _file_exists(
+    if not cache.get(_seen_key(link)) and not _file_exists(
         actor=actor, link=link, action="link.download"
     ):
         raise _refuse(actor=actor, link=link, action="link.download", reason="missing")
     url = s3.presigned_get(
         link.bucket, link.key, filename=link.file_name, seconds=DOWNLOAD_URL_SECONDS
     )
-    # Counter and audit row commit together: no counted download without its row, nor the reverse.
+    now = timezone.now()
+    # The link may have changed since it was read: the update counts it only if it is still
+    # usable, and the count and its audit row commit together, so the limit holds however many
+    # downloads run at once.
     with transaction.atomic():
-        taken = _take_download(link)
-        if taken:
+        counted = ShareLink.objects.usable(now).filter(pk=link.pk)
+        counted = counted.update(downloads=F("downloads") + 1, last_opened_at=now)
+        if counted:
             audit.record_many([_download_event(actor, link)])
-    if not taken:
-        link.refresh_from_db()
-        reason = _gone_reason(link) or "used up"
+    if not counted:
+        status = (
+            ShareLink.objects.with_status(now).filter(pk=link.pk).values_list("status", flat=True)
+        )
+        reason = next(iter(status), LinkStatus.REVOKED)
+        reason = LinkStatus.USED_UP if reason == LinkStatus.ACTIVE else reason
         raise _refuse(actor=actor, link=link, action="link.download", reason=reason)
     if link.notify_on_download and link.notified_at is None:
         _notify_first_download(actor=actor, link=link)

@@ -264,14 +264,18 @@ def object_presign(*, actor: Actor, bucket: str, key: str, seconds: int) -> str:
     return url
 
 
+def _links_with_status():
+    return ShareLink.objects.with_status(timezone.now()).select_related("creator")
+
+
 def links_of(*, actor: Actor) -> list[ShareLink]:
-    """Return every link the actor made, newest first."""
-    return list(ShareLink.objects.filter(creator=actor.user).select_related("creator"))
+    """Return every link the actor made, newest first, each with its status."""
+    return list(_links_with_status().filter(creator=actor.user))
 
 
 def links_for_object(*, actor: Actor, bucket: str, key: str) -> list[ShareLink]:
     """Return the links to one file that the actor may see (their own; all for an admin)."""
-    links = ShareLink.objects.filter(bucket=bucket, key=key).select_related("creator")
+    links = _links_with_status().filter(bucket=bucket, key=key)
     if not actor.user.is_superuser:
         links = links.filter(creator=actor.user)
     return list(links[:100])
@@ -279,7 +283,7 @@ def links_for_object(*, actor: Actor, bucket: str, key: str) -> list[ShareLink]:
 
 def link_of(*, actor: Actor, link_id: uuid.UUID | str) -> ShareLink:
     """Return a link its owner (or an admin) may change; 404 for anyone else."""
-    link = ShareLink.objects.select_related("creator").filter(pk=link_id).first()
+    link = _links_with_status().filter(pk=link_id).first()
     if link is None:
         raise Http404("No such link.")
     _require_owner(actor=actor, link=link, action="link.view")

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -29,12 +29,8 @@ from sharing.services import links as services
 
 
 def object_page_url(bucket: str, key: str) -> str:
-    """Return the object page (the lead's), or this module's sharing page until it exists."""
-    try:
-        base = reverse("object_detail", args=[bucket])
-    except NoReverseMatch:
-        base = reverse("object_sharing", args=[bucket])
-    return f"{base}?{urlencode({'key': key})}"
+    """Return the page of one file."""
+    return f"{reverse('object_detail', args=[bucket])}?{urlencode({'key': key})}"
 
 
 def object_panel_context(

@@ -1,4 +1,6 @@
-"""Check the audit trail's hash chain; exit 1 when a row was changed or deleted."""
+"""Check the audit trail: every row's MAC, the sealed chain, and rows left unsealed too long."""
+
+import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -6,12 +8,23 @@ from sharing import audit
 
 
 class Command(BaseCommand):
-    help = "Verify that no audit row was changed or deleted."
+    help = (
+        "Verify that no audit row was edited, forged, copied, deleted or reordered; exit 1 if so."
+    )
 
-    def handle(self, *args, **options) -> None:
-        problems = audit.verify()
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--unsealed-minutes",
+            type=int,
+            default=int(audit.UNSEALED_LIMIT.total_seconds() // 60),
+            help="Report rows left unsealed for longer than this (default: %(default)s).",
+        )
+
+    def handle(self, *args, unsealed_minutes: int, **options) -> None:
+        limit = datetime.timedelta(minutes=unsealed_minutes)
+        problems = audit.verify(unsealed_limit=limit)
         for problem in problems:
-            self.stderr.write(problem)
+            self.stderr.write(str(problem))
         if problems:
-            raise CommandError(f"The audit trail was tampered with: {len(problems)} problems.")
+            raise CommandError(f"The audit trail is not intact: {len(problems)} problems.")
         self.stdout.write(self.style.SUCCESS("The audit trail is intact."))

@@ -1,4 +1,6 @@
-"""`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve."""
+"""`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve.
+
+Beside the web server runs the audit sealer (`manage.py audit_seal --every 2`)."""
 
 import signal
 import subprocess
@@ -12,6 +14,7 @@ from sharing import services
 from sharing.embedded import EmbeddedS3, EmbeddedS3Error
 
 GUNICORN_STOP_TIMEOUT = 15
+SEAL_EVERY_SECONDS = 2
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -33,7 +36,7 @@ class Command(BaseCommand):
             if settings.S3_EMBEDDED
             else None
         )
-        web = None
+        web = sealer = None
         try:
             if storage:
                 self.stdout.write(f"Starting the embedded S3 server on {storage.endpoint_url} …")
@@ -41,6 +44,15 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Using the S3 endpoint {settings.S3_ENDPOINT_URL or 'of AWS'}.")
             self._say_how_to_log_in()
+            sealer = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                [
+                    sys.executable,
+                    str(settings.BASE_DIR / "manage.py"),
+                    "audit_seal",
+                    "--every",
+                    str(SEAL_EVERY_SECONDS),
+                ]
+            )
             web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
                 [
                     sys.executable,
@@ -66,12 +78,13 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping …")
         finally:
-            if web and web.poll() is None:
-                web.terminate()
-                try:
-                    web.wait(GUNICORN_STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    web.kill()
+            for process in (web, sealer):
+                if process and process.poll() is None:
+                    process.terminate()
+                    try:
+                        process.wait(GUNICORN_STOP_TIMEOUT)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
             if storage:
                 storage.stop()
         self.stdout.write("Stopped.")
