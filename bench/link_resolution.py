@@ -1,7 +1,7 @@
 """Benchmark: share-link downloads (/s/<token>) against a bare redirect view, under gunicorn.
 
 Run from the repository root: .venv/bin/python bench/link_resolution.py [--rounds N] [--seconds S]
-    [--clients C] [--workers W] [--threads T] [--database sqlite|postgres]
+    [--clients C] [--workers W] [--threads T] [--links L] [--database sqlite|postgres]
 
 Starts its own SeaweedFS under /tmp, a fresh database (SQLite beside the server, as `make run` has
 it, or with --database postgres a new database on 127.0.0.1:5432, dropped at the end) and gunicorn
@@ -9,14 +9,16 @@ as `make run` does (gthread, W workers x T threads) with bench/settings_bare.py,
 /bench/bare/: a view that returns a redirect and does nothing else. Both are POSTs carrying the CSRF
 cookie and token, through the whole middleware stack, on the same server and database.
 
-The recipient page is opened first, as a browser does, so S3 was asked moments before whether the
-file exists. A download then re-checks everything (revoked, expired, used up, password, creator
-active and granted) in the conditional UPDATE that counts it, writes its hash-chained audit row in
-the same transaction and answers 302 to a 60 s presigned URL (services/link_counter.py). Each round
-runs both for the same time with the same C client threads (http.client, keep-alive), the order
-alternating; figures are medians over the rounds. Run it with --clients 1 for the cost of one
-request without contention, and with the default 8 for throughput under load.
-Target (issue 4): download throughput / bare throughput >= 0.5.
+L links (default 200) to L files are made, each for its own recipient, as emails make them. Every
+recipient page is opened first, as a browser does, so S3 was asked moments before whether the file
+exists. A download then reads the link with its status (ShareLink.objects.with_status), counts it
+by one conditional ORM update of a usable link and writes its audit row (one insert with its MAC)
+in the same transaction, and answers 302 to a 60 s presigned URL from botocore. The audit sealer
+runs beside gunicorn every 2 s, as `make run` has it. Each client thread walks through the links
+in its own order. Each round runs both for the same time with the same C client threads
+(http.client, keep-alive), the order alternating; figures are medians over the rounds. Run it with
+--clients 1 for the cost of one request without contention, and with the default 8 for throughput.
+Target (issue 9): download throughput / bare throughput >= 0.5 on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -141,22 +143,25 @@ def csrf_pair(port: int, path: str) -> tuple[str, str]:
 
 
 def run_phase(
-    name: str, port: int, path: str, body: str, headers: dict, clients: int, seconds: float,
+    name: str, port: int, paths: list[str], body: str, headers: dict, clients: int, seconds: float,
     location_prefix: str,
 ) -> Phase:  # fmt: skip
-    """Let `clients` threads POST to `path` as fast as answers come, for `seconds`."""
+    """Let `clients` threads POST to the paths (each thread in turn from its own start) for `seconds`."""
     phase = Phase(name)
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
     stop_at = [0.0]
 
-    def client() -> None:
+    def client(index: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         statuses: Counter = Counter()
         latencies: list[float] = []
         bad = 0
+        turn = index * 7919  # spread the threads over the links
         start.wait()
         while time.perf_counter() < stop_at[0]:
+            path = paths[turn % len(paths)]
+            turn += 1
             began = time.perf_counter()
             try:
                 connection.request("POST", path, body=body, headers=headers)
@@ -182,7 +187,7 @@ def run_phase(
             phase.latencies.extend(latencies)
             phase.bad_locations += bad
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     began = time.perf_counter()
@@ -194,8 +199,28 @@ def run_phase(
     return phase
 
 
-def measure(args, server, link_path: str) -> None:
-    """Serve, open the recipient page, run the rounds, and print the figures."""
+def start_sealer(log_path: str) -> subprocess.Popen:
+    """Run the audit sealer as `make run` does, with the same settings as gunicorn."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings_bare", PYTHONPATH=str(bench.ROOT))
+    log = open(log_path, "ab")  # noqa: SIM115 — kept open for the sealer's lifetime
+    command = [sys.executable, str(bench.ROOT / "manage.py"), "audit_seal", "--every", "2"]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def open_pages(port: int, paths: list[str]) -> None:
+    """Open every recipient page once, as each recipient's browser does before downloading."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for path in paths:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}")
+    connection.close()
+
+
+def measure(args, server, link_paths: list[str]) -> None:
+    """Serve, open the recipient pages, run the rounds, and print the figures."""
     from django.db import connections
 
     from sharing.models import AuditEvent, ShareLink
@@ -204,9 +229,10 @@ def measure(args, server, link_path: str) -> None:
     port = free_port()
     log_path = str(bench.work_dir(server) / "gunicorn.log")
     web = start_gunicorn(port, args.workers, args.threads, log_path)
+    sealer = start_sealer(log_path)
     try:
         wait_ready(port, web)
-        cookie, token = csrf_pair(port, link_path)
+        cookie, token = csrf_pair(port, link_paths[0])
         body = urlencode({"csrfmiddlewaretoken": token})
         headers = {
             "Cookie": f"csrftoken={cookie}",
@@ -217,13 +243,14 @@ def measure(args, server, link_path: str) -> None:
         print(
             f"\n== {connections['default'].vendor}\n"
             f"gunicorn gthread {args.workers} workers x {args.threads} threads on :{port}; "
-            f"{args.clients} client threads; {args.rounds} rounds of {args.seconds:g} s each; "
+            f"{args.clients} client threads; {len(link_paths)} links; "
+            f"{args.rounds} rounds of {args.seconds:g} s each; "
             f"{bench.load_average()}"
         )
         # Warm both paths (imports, connection pools, the first S3 connection).
-        run_phase("warm", port, link_path, body, headers, 2, 1.0, server.endpoint_url)
-        run_phase("warm", port, "/bench/bare/", body, headers, 2, 1.0, BARE_TARGET)
-        downloads_before = ShareLink.objects.get().downloads
+        run_phase("warm", port, link_paths, body, headers, 2, 1.0, server.endpoint_url)
+        run_phase("warm", port, ["/bench/bare/"], body, headers, 2, 1.0, BARE_TARGET)
+        downloads_before = sum(ShareLink.objects.values_list("downloads", flat=True))
         rows_before = AuditEvent.objects.filter(
             action="link.download", phase="event", outcome="success"
         ).count()
@@ -232,18 +259,21 @@ def measure(args, server, link_path: str) -> None:
             order = ["bare", "link"] if index % 2 == 0 else ["link", "bare"]
             done = {}
             for name in order:
-                path, prefix = (
-                    ("/bench/bare/", BARE_TARGET)
+                if name == "link":
+                    open_pages(port, link_paths)  # as each recipient does, moments before
+                paths, prefix = (
+                    (["/bench/bare/"], BARE_TARGET)
                     if name == "bare"
-                    else (link_path, server.endpoint_url)
+                    else (link_paths, server.endpoint_url)
                 )
                 done[name] = run_phase(
-                    name, port, path, body, headers, args.clients, args.seconds, prefix
+                    name, port, paths, body, headers, args.clients, args.seconds, prefix
                 )
             rounds.append((done["bare"], done["link"]))
     finally:
         stop_gunicorn(web)
-    counted = ShareLink.objects.get().downloads - downloads_before
+        stop_gunicorn(sealer)
+    counted = sum(ShareLink.objects.values_list("downloads", flat=True)) - downloads_before
     rows = (
         AuditEvent.objects.filter(action="link.download", phase="event", outcome="success").count()
         - rows_before
@@ -258,6 +288,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    parser.add_argument("--links", type=int, default=200, help="links, one per file (default 200)")
     parser.add_argument(
         "--database",
         choices=["sqlite", "postgres"],
@@ -276,20 +307,29 @@ def main() -> None:
 
         from sharing import services
         from sharing.audit import Actor
+        from sharing.models import ShareLink
         from sharing.services import links
 
         user = User.objects.create_user(username="alice", email="alice@example.com")
         user.user_permissions.add(Permission.objects.get(codename="create_bucket"))
         actor = Actor(user=user, name="alice")
         services.bucket_create(actor=actor, name=BUCKET)
-        bench.raw_client(server).put_object(Bucket=BUCKET, Key=KEY, Body=b"%PDF-1.7\n" * 1000)
-        new = links.link_create(
-            actor=actor,
-            bucket=BUCKET,
-            key=KEY,
-            expires_at=timezone.now() + datetime.timedelta(days=6),
-        )
-        measure(args, server, f"/s/{new.token}")
+        raw = bench.raw_client(server)
+        paths = []
+        for index in range(args.links):
+            key = KEY.replace("summary", f"summary-{index:04d}")
+            raw.put_object(Bucket=BUCKET, Key=key, Body=b"%PDF-1.7\n" * 1000)
+            new = links.link_create(
+                actor=actor,
+                bucket=BUCKET,
+                key=key,
+                expires_at=timezone.now() + datetime.timedelta(days=6),
+            )
+            ShareLink.objects.filter(pk=new.link.pk).update(
+                recipient_email=f"recipient{index}@example.com"
+            )
+            paths.append(f"/s/{new.token}")
+        measure(args, server, paths)
         connections.close_all()  # before the PostgreSQL database is dropped
 
 

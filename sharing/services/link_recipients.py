@@ -38,8 +38,10 @@ def _recipient(actor: Actor, recipient_email: str) -> Actor:
     return replace(actor, name=f"recipient {recipient_email}".strip()[:150])
 
 
-def _find(*, actor: Actor, token: str, action: str) -> ShareLink:
-    links = ShareLink.objects.with_status(timezone.now()).select_related("creator")
+def _find(*, actor: Actor, token: str, action: str, with_status: bool = True) -> ShareLink:
+    links = ShareLink.objects.select_related("creator")
+    if with_status:
+        links = links.with_status(timezone.now())
     try:
         # Looked up by hash through the unique index: equality on a digest leaks nothing.
         return links.get(token_hash=token_hash(token))
@@ -55,12 +57,9 @@ def _refuse(*, actor: Actor, link: ShareLink, action: str, reason: str) -> LinkG
     return LinkGoneError(reason)
 
 
-def _usable(*, actor: Actor, token: str, action: str) -> tuple[Actor, ShareLink]:
-    link = _find(actor=actor, token=token, action=action)
-    actor = _recipient(actor, link.recipient_email)
+def _require_usable(*, actor: Actor, link: ShareLink, action: str) -> None:
     if link.status != LinkStatus.ACTIVE:
         raise _refuse(actor=actor, link=link, action=action, reason=link.status)
-    return actor, link
 
 
 def _seen_key(link: ShareLink) -> str:
@@ -79,7 +78,9 @@ def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo
 
 def link_open(*, actor: Actor, token: str) -> LinkPage:
     """Return what the recipient page shows, after every check; 404 unknown, 410 unusable."""
-    actor, link = _usable(actor=actor, token=token, action="link.open")
+    link = _find(actor=actor, token=token, action="link.open")
+    actor = _recipient(actor, link.recipient_email)
+    _require_usable(actor=actor, link=link, action="link.open")
     info = _file_exists(actor=actor, link=link, action="link.open")
     if info is None:
         raise _refuse(actor=actor, link=link, action="link.open", reason="missing")
@@ -128,36 +129,43 @@ def _download_event(actor: Actor, link: ShareLink) -> audit.Event:
 
 def link_download(*, actor: Actor, token: str, password: str = "") -> str:
     """Check everything, count the download, and return a 60-second URL that saves the file."""
-    actor, link = _usable(actor=actor, token=token, action="link.download")
+    action = "link.download"
+    # Usually the recipient page has just shown the link and asked S3 for its file; then the
+    # conditional update below is the one check of the link. Otherwise it is checked first, so
+    # that a password or S3 is never asked about a link that cannot be used.
+    link = _find(actor=actor, token=token, action=action, with_status=False)
+    actor = _recipient(actor, link.recipient_email)
+    file_seen = cache.get(_seen_key(link))
+    if link.password_hash or not file_seen:
+        link.status = _status_of(link)
+        _require_usable(actor=actor, link=link, action=action)
     if link.password_hash:
         _check_password(actor=actor, link=link, password=password)
-    # The page the recipient clicked on asked S3 moments ago; ask again only when that is old.
-    if not cache.get(_seen_key(link)) and not _file_exists(
-        actor=actor, link=link, action="link.download"
-    ):
-        raise _refuse(actor=actor, link=link, action="link.download", reason="missing")
+    if not file_seen and not _file_exists(actor=actor, link=link, action=action):
+        raise _refuse(actor=actor, link=link, action=action, reason="missing")
     url = s3.presigned_get(
         link.bucket, link.key, filename=link.file_name, seconds=DOWNLOAD_URL_SECONDS
     )
     now = timezone.now()
-    # The link may have changed since it was read: the update counts it only if it is still
-    # usable, and the count and its audit row commit together, so the limit holds however many
-    # downloads run at once.
+    # Counted only if the link is still usable when it is counted, and with its audit row in
+    # one transaction: the limit holds however many downloads run at once.
     with transaction.atomic():
         counted = ShareLink.objects.usable(now).filter(pk=link.pk)
         counted = counted.update(downloads=F("downloads") + 1, last_opened_at=now)
         if counted:
             audit.record_many([_download_event(actor, link)])
     if not counted:
-        status = (
-            ShareLink.objects.with_status(now).filter(pk=link.pk).values_list("status", flat=True)
-        )
-        reason = next(iter(status), LinkStatus.REVOKED)
-        reason = LinkStatus.USED_UP if reason == LinkStatus.ACTIVE else reason
-        raise _refuse(actor=actor, link=link, action="link.download", reason=reason)
+        status = _status_of(link)
+        reason = LinkStatus.USED_UP if status == LinkStatus.ACTIVE else status
+        raise _refuse(actor=actor, link=link, action=action, reason=reason)
     if link.notify_on_download and link.notified_at is None:
         _notify_first_download(actor=actor, link=link)
     return url
+
+
+def _status_of(link: ShareLink) -> str:
+    statuses = ShareLink.objects.with_status(timezone.now()).filter(pk=link.pk)
+    return next(iter(statuses.values_list("status", flat=True)), LinkStatus.REVOKED)
 
 
 def _notify_first_download(*, actor: Actor, link: ShareLink) -> None:
