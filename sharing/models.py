@@ -90,9 +90,9 @@ class AuditEvent(models.Model):
         db_constraint=False,
         db_index=False,
     )
-    actor_name = models.CharField(max_length=150, blank=True, db_index=True)
+    actor_name = models.CharField(max_length=150, blank=True)  # indexed first in audit_actor_id
     action = models.CharField(max_length=40, db_index=True)
-    bucket = models.CharField(max_length=63, blank=True)  # indexed first in audit_bucket_time
+    bucket = models.CharField(max_length=63, blank=True)  # indexed first in audit_bucket_id
     key = models.CharField(max_length=1024, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, db_index=True)
     error_code = models.CharField(max_length=100, blank=True)
@@ -111,7 +111,9 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["bucket", "created_at"], name="audit_bucket_time"),
+            # The admin's filters by bucket and by actor, newest first, without a sort.
+            models.Index(fields=["bucket", "-id"], name="audit_bucket_id"),
+            models.Index(fields=["actor_name", "-id"], name="audit_actor_id"),
             # The sealer's queue: only unsealed rows are in it, so it stays small.
             models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed"),
         ]

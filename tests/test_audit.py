@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 
+from sharing import admin as admin_module
 from sharing import audit, s3
 from sharing.audit import Actor
 from sharing.models import AuditEvent, Outcome
@@ -259,6 +260,33 @@ def test_admin_key_search_and_filter(client, admin_user, alice):
     assert b"reports/q1.pdf" in found and b"other.txt" not in found
     failed = client.get(url, {"outcome__exact": "failure"}).content
     assert b"other.txt" in failed and b"reports/q1.pdf" not in failed
+
+
+def test_admin_counts_a_large_trail_only_up_to_its_limit(client, admin_user, alice, monkeypatch):
+    monkeypatch.setattr(admin_module, "COUNT_LIMIT", 5)
+    for n in range(7):
+        audit.record(
+            actor=Actor(user=alice), action="object.get", outcome="success", bucket=f"b{n}"
+        )
+    client_for(client, admin_user)
+    url = reverse("admin:sharing_auditevent_changelist")
+    page = client.get(url).content.decode()
+    assert "more than 5 audit events" in page
+    few = client.get(url, {"bucket": "b3"}).content.decode()
+    assert "1 audit event" in few and "more than" not in few
+
+
+def test_admin_filters_offer_the_newest_rows_values(client, admin_user, alice, monkeypatch):
+    monkeypatch.setattr(admin_module, "FILTER_SAMPLE_ROWS", 2)
+    for bucket in ("old-bucket", "new-bucket", "newest-bucket"):
+        audit.record(actor=Actor(user=alice), action="object.get", outcome="success", bucket=bucket)
+    client_for(client, admin_user)
+    url = reverse("admin:sharing_auditevent_changelist")
+    page = client.get(url).content.decode()
+    assert "?bucket=newest-bucket" in page and "?bucket=new-bucket" in page
+    assert "?bucket=old-bucket" not in page
+    chosen = client.get(url, {"bucket": "old-bucket"})  # any value still filters
+    assert [row.bucket for row in chosen.context["cl"].result_list] == ["old-bucket"]
 
 
 def test_csv_export_neutralises_formulas(client, admin_user, alice):
