@@ -68,6 +68,7 @@ def test_create_bucket_grants_manage_and_is_audited(client, alice, moto_s3):
     assert audit_rows(bucket="reports-2026") == [
         ("bucket.create", "intent", "pending"),
         ("bucket.create", "outcome", "success"),
+        ("grant.create", "event", "success"),
         ("bucket.set_lifecycle", "intent", "pending"),
         ("bucket.set_lifecycle", "outcome", "success"),
     ]

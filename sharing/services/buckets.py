@@ -8,6 +8,7 @@ from django.db import transaction
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
 from sharing.models import BucketGrant, Outcome, Role
+from sharing.services import grants
 
 
 def bucket_create(
@@ -24,9 +25,7 @@ def bucket_create(
             )
         s3.create_bucket(name, allow_acls=allow_public)
     if actor.user is not None:
-        with transaction.atomic():
-            BucketGrant.objects.filter(group=None, user=actor.user, bucket=name).delete()
-            BucketGrant.objects.create(user=actor.user, bucket=name, role=Role.MANAGE)
+        grants.grant_set(actor=actor, bucket=name, role=Role.MANAGE, user=actor.user)
 
     warnings = []
     if allow_public:
@@ -61,7 +60,11 @@ def bucket_delete(*, actor: Actor, name: str, empty_first: bool = False) -> int:
             raise s3.S3Error(s3.MESSAGES["BucketNotEmpty"], status=409, code="BucketNotEmpty")
         s3.delete_bucket(name)
     # Grants must not outlive the bucket: a new bucket of the same name may belong to others.
-    BucketGrant.objects.filter(bucket=name).delete()
+    # One row per grant, naming its holder and role, so the trail says who lost access; a
+    # bucket has a handful of grants, not thousands.
+    with transaction.atomic():
+        for grant in BucketGrant.objects.filter(bucket=name).select_related("user", "group"):
+            grants.grant_delete(actor=actor, grant=grant)
     return deleted
 
 
