@@ -208,15 +208,19 @@ def start_sealer(log_path: str) -> subprocess.Popen:
 
 
 def open_pages(port: int, paths: list[str]) -> None:
-    """Open every recipient page once, as each recipient's browser does before downloading."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    """Open every recipient page, as each recipient's browser does before downloading.
+
+    Each page is opened on new connections, so that every gunicorn worker shows it (a worker
+    remembers for 30 s that S3 has the file; the download then need not ask S3 again)."""
     for path in paths:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise SystemExit(f"GET {path} answered {response.status}")
-    connection.close()
+        for _ in range(4):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers={"Connection": "close"})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            if response.status != 200:
+                raise SystemExit(f"GET {path} answered {response.status}")
 
 
 def measure(args, server, link_paths: list[str]) -> None:

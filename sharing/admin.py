@@ -1,12 +1,18 @@
 import csv
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.functional import cached_property
 
-from sharing.audit import HASHED_FIELDS
-from sharing.models import AuditEvent, BucketGrant
+from sharing.audit import HASHED_FIELDS, Actor
+from sharing.models import AuditEvent, BucketGrant, LinkStatus, ShareLink
+from sharing.services import grants as grant_services
+from sharing.services import links as link_services
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FILTER_SAMPLE_ROWS = 10_000
@@ -38,11 +44,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return actions
 
 
-# Grants (imports kept here to leave the module's head alone).
-from django.db import transaction  # noqa: E402
-
-from sharing import audit  # noqa: E402
-from sharing.services import grants as grant_services  # noqa: E402
+# Grants: every change goes through the grant services, which record it.
 
 
 @admin.register(BucketGrant)
@@ -60,7 +62,7 @@ class BucketGrantAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: BucketGrant, form, change: bool) -> None:
         grant = grant_services.grant_set(
-            actor=audit.Actor.from_request(request),
+            actor=Actor.from_request(request),
             bucket=obj.bucket,
             role=obj.role,
             user=obj.user,
@@ -69,10 +71,10 @@ class BucketGrantAdmin(admin.ModelAdmin):
         obj.pk, obj.created_at = grant.pk, grant.created_at
 
     def delete_model(self, request: HttpRequest, obj: BucketGrant) -> None:
-        grant_services.grant_delete(actor=audit.Actor.from_request(request), grant=obj)
+        grant_services.grant_delete(actor=Actor.from_request(request), grant=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        actor = audit.Actor.from_request(request)
+        actor = Actor.from_request(request)
         with transaction.atomic():
             for grant in queryset.select_related("user", "group"):
                 grant_services.grant_delete(actor=actor, grant=grant)
@@ -166,12 +168,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         return response
 
 
-# Share links (appended by their own subject; imports kept here to leave the module's head alone).
-from django.utils import timezone  # noqa: E402
-
-from sharing.audit import Actor  # noqa: E402
-from sharing.models import LinkStatus, ShareLink  # noqa: E402
-from sharing.services import links as link_services  # noqa: E402
+# Share links: look, search, revoke.
 
 
 class LinkStatusFilter(admin.SimpleListFilter):
@@ -248,8 +245,6 @@ class ShareLinkAdmin(ReadOnlyAdmin):
 
 # Users and groups: membership, active state, and the grants and memberships a deletion would
 # cascade to, change only through the grant services, which record each change.
-from django.contrib.auth.admin import GroupAdmin, UserAdmin  # noqa: E402
-from django.contrib.auth.models import Group, User  # noqa: E402
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -267,7 +262,7 @@ class PortalUserAdmin(UserAdmin):
             obj.is_active = stored.get(pk=obj.pk)
         super().save_model(request, obj, form, change)
         if change:
-            actor = audit.Actor.from_request(request)
+            actor = Actor.from_request(request)
             grant_services.user_set_active(actor=actor, user=obj, active=active)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
@@ -275,15 +270,15 @@ class PortalUserAdmin(UserAdmin):
         groups = form.cleaned_data.pop("groups", None)
         super().save_related(request, form, formsets, change)
         if groups is not None:
-            actor = audit.Actor.from_request(request)
+            actor = Actor.from_request(request)
             grant_services.user_groups_set(actor=actor, user=form.instance, groups=groups)
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
-        grant_services.holder_access_remove(actor=audit.Actor.from_request(request), user=obj)
+        grant_services.holder_access_remove(actor=Actor.from_request(request), user=obj)
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        actor = audit.Actor.from_request(request)
+        actor = Actor.from_request(request)
         with transaction.atomic():
             for user in queryset:
                 grant_services.holder_access_remove(actor=actor, user=user)
@@ -295,11 +290,11 @@ class PortalGroupAdmin(GroupAdmin):
     """Django's group admin; its form holds only name and permissions, so only deletion is routed."""
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
-        grant_services.holder_access_remove(actor=audit.Actor.from_request(request), group=obj)
+        grant_services.holder_access_remove(actor=Actor.from_request(request), group=obj)
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        actor = audit.Actor.from_request(request)
+        actor = Actor.from_request(request)
         with transaction.atomic():
             for group in queryset:
                 grant_services.holder_access_remove(actor=actor, group=group)

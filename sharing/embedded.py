@@ -1,6 +1,7 @@
 """Start and stop the embedded SeaweedFS S3 server that a fresh clone uses when no S3 is configured.
 
 Neither Django nor boto3 is imported at module level: settings.py imports this module for the keys.
+The readiness probe is the gateway's (sharing.s3), imported only when a server starts.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ PORT_NAMES = (
 )  # fmt: skip
 FREE_PORT_RANGE = (20000, 55000)
 ADMIN_GRPC_OFFSET = 10000
-READY_PROBE_BUCKET = "portal-ready-probe"
 STOP_TIMEOUT = 35
 # The S3 gateway's chunk cache is unbounded by default; this keeps a laptop default modest. Its
 # reader cache is left at its default: bounded to 64 MB it made GETs of multipart-uploaded objects
@@ -252,31 +252,19 @@ class EmbeddedS3:
         return env
 
     def _wait_until_ready(self, keys: Credentials, timeout: float) -> None:
-        import boto3
-        from botocore.config import Config
+        # Imported here, not at the top: settings.py imports this module, and the gateway
+        # brings boto3 (and Django) with it.
+        from sharing import s3
 
-        config = Config(
-            signature_version="s3v4", s3={"addressing_style": "path"},
-            connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1},
-        )  # fmt: skip
-        client = boto3.client(
-            "s3", endpoint_url=self.endpoint_url, region_name="us-east-1", config=config,
-            aws_access_key_id=keys.access_key, aws_secret_access_key=keys.secret_key,
-        )  # fmt: skip
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 self._fail("weed exited while starting")
-            # list_buckets answers before the filer and volume server accept writes.
             try:
-                try:
-                    client.create_bucket(Bucket=READY_PROBE_BUCKET)
-                except client.exceptions.BucketAlreadyOwnedByYou:
-                    pass  # left behind by a run killed mid-probe
-                client.put_object(Bucket=READY_PROBE_BUCKET, Key="probe", Body=b"ready")
-                client.delete_object(Bucket=READY_PROBE_BUCKET, Key="probe")
-                client.delete_bucket(Bucket=READY_PROBE_BUCKET)
+                s3.ready_check(
+                    self.endpoint_url, access_key=keys.access_key, secret_key=keys.secret_key
+                )
                 return
             except Exception as exc:  # noqa: BLE001 - every failure here means "not ready yet"
                 last_error = exc

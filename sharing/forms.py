@@ -1,16 +1,27 @@
-"""Forms validate and normalise input; they never call S3."""
+"""Forms validate and normalise input; they never call S3.
 
+Buckets, folders, copy and move, then the sharing panel and the links page.
+"""
+
+import datetime
 import ipaddress
 import re
-import unicodedata
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from sharing import keys
+from sharing.services.links import MAX_LINK_SECONDS
 
 BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
 RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+PRESETS = [("1h", "1 hour"), ("1d", "1 day"), ("7d", "7 days"), ("custom", "Custom")]
+PRESET_SECONDS = {"1h": 3600, "1d": 24 * 3600, "7d": MAX_LINK_SECONDS}
+UNITS = [("minutes", "minutes"), ("hours", "hours"), ("days", "days")]
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 24 * 3600}
+RECIPIENT_SEPARATORS = re.compile(r"[,;\s]+")
 
 
 def bucket_name_problem(name: str) -> str | None:
@@ -103,53 +114,6 @@ class BucketDeleteForm(forms.Form):
         return data
 
 
-MAX_KEY_BYTES = 1024
-# Bidi overrides/isolates and zero-width characters disguise names ("invoice\u202egpj.exe").
-INVISIBLE_CHARS = set(
-    "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
-)
-
-
-def normalize_key(key: str) -> str:
-    """Return the key in Unicode NFC, the form S3 keys are stored in by the portal."""
-    return unicodedata.normalize("NFC", key)
-
-
-def key_problem(key: str, *, folder: bool = False) -> str | None:
-    """Return why a (normalised) object key is refused, or None; folder keys end with '/'."""
-    if not key:
-        return "A file name must not be empty."
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        return "A file's full path must be at most 1024 bytes (UTF-8)."
-    if any(unicodedata.category(char) == "Cc" for char in key):
-        return "A file name must not contain control characters (such as line breaks or NUL)."
-    if any(char in INVISIBLE_CHARS for char in key):
-        return "A file name must not contain invisible or text-direction characters."
-    if "\\" in key:
-        return "A file name must not contain a backslash (\\)."
-    if key.startswith("/"):
-        return "A file path must not start with “/”."
-    body = key[:-1] if folder and key.endswith("/") else key
-    if not folder and key.endswith("/"):
-        return "A file name must not end with “/”."
-    for segment in body.split("/"):
-        if segment in ("", ".", ".."):
-            return "A path must not contain empty, “.” or “..” parts (such as “//” or “../”)."
-        limit = settings.S3_MAX_KEY_SEGMENT_BYTES
-        if limit and len(segment.encode("utf-8")) > limit:
-            return f"This storage allows at most {limit} bytes between two “/” in a path."
-    return None
-
-
-def clean_key(key: str, *, folder: bool = False) -> str:
-    """Return the normalised key, or raise ValidationError saying what is wrong."""
-    key = normalize_key(key)
-    problem = key_problem(key, folder=folder)
-    if problem:
-        raise ValidationError(problem, code="invalid_key")
-    return key
-
-
 class FolderCreateForm(forms.Form):
     name = forms.CharField(label="New folder", max_length=255, strip=True)
 
@@ -159,7 +123,7 @@ class FolderCreateForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip("/")
-        clean_key(f"{self.folder_prefix}{name}/", folder=True)
+        keys.clean_key(f"{self.folder_prefix}{name}/", folder=True)
         return name
 
 
@@ -183,5 +147,114 @@ class TransferForm(forms.Form):
         value = self.cleaned_data["dst_key"]
         if self.folder:
             value = value.strip("/")
-            return clean_key(value + "/", folder=True) if value else ""
-        return clean_key(value)
+            return keys.clean_key(value + "/", folder=True) if value else ""
+        return keys.clean_key(value)
+
+
+class KeyForm(forms.Form):
+    key = forms.CharField(widget=forms.HiddenInput, strip=False, max_length=keys.MAX_KEY_BYTES)
+
+    def clean_key(self) -> str:
+        return keys.clean_object_key(self.cleaned_data["key"])
+
+
+class ExpiryForm(forms.Form):
+    """An expiry as a preset or a custom amount; cleaned_data gains `seconds` and `expires_at`."""
+
+    expiry = forms.ChoiceField(
+        label="Expires after", choices=PRESETS, initial="1d", widget=forms.RadioSelect
+    )
+    custom_amount = forms.IntegerField(label="Custom duration", required=False)
+    custom_unit = forms.ChoiceField(label="Unit", choices=UNITS, initial="hours", required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        preset = data.get("expiry")
+        if not preset:
+            return data
+        if preset == "custom":
+            amount = data.get("custom_amount")
+            if amount is None:
+                raise ValidationError("Give a number for the custom duration.", code="no_amount")
+            seconds = amount * UNIT_SECONDS[data.get("custom_unit") or "hours"]
+        else:
+            seconds = PRESET_SECONDS[preset]
+        if seconds <= 0:
+            raise ValidationError("The duration must be more than zero.", code="not_future")
+        if seconds > MAX_LINK_SECONDS:
+            raise ValidationError(
+                "A link can last at most 7 days (the limit of S3's signed URLs).", code="too_long"
+            )
+        data["seconds"] = seconds
+        data["expires_at"] = timezone.now() + datetime.timedelta(seconds=seconds)
+        return data
+
+
+class LinkCreateForm(KeyForm, ExpiryForm):
+    password = forms.CharField(
+        label="Password (optional)",
+        required=False,
+        strip=False,
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    max_downloads = forms.IntegerField(
+        label="Download limit (optional)", required=False, min_value=1, max_value=100_000
+    )
+    notify_on_download = forms.BooleanField(label="Email me on the first download", required=False)
+
+    def link_options(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "expires_at": data["expires_at"],
+            "password": data["password"],
+            "max_downloads": data["max_downloads"],
+            "notify_on_download": data["notify_on_download"],
+        }
+
+
+class LinksEmailForm(LinkCreateForm):
+    recipients = forms.CharField(
+        label="Recipients",
+        help_text="Email addresses, separated by commas or new lines. Each gets a link of their own.",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    message = forms.CharField(
+        label="Message (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_recipients(self) -> list[str]:
+        # Line breaks separate addresses, so "a@b.com\nBcc: x@y" becomes two entries and the
+        # second is refused as an address: nothing a recipient writes reaches a mail header.
+        parts = [part for part in RECIPIENT_SEPARATORS.split(self.cleaned_data["recipients"])]
+        return [part for part in parts if part]
+
+
+class PresignForm(KeyForm, ExpiryForm):
+    pass
+
+
+class ExtendForm(ExpiryForm):
+    pass
+
+
+class PublicForm(KeyForm):
+    public = forms.TypedChoiceField(
+        choices=[("1", "public"), ("0", "private")], coerce=lambda value: value == "1"
+    )
+    confirm = forms.BooleanField(
+        label="I understand that anyone with the URL can read this file, without logging in",
+        required=False,
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("public") and not data.get("confirm"):
+            raise ValidationError(
+                "Tick the box to confirm that this file may be read by anyone.", code="unconfirmed"
+            )
+        return data

@@ -1,12 +1,14 @@
-"""Response headers and the storage-error page."""
+"""Response headers, the storage-error page and the page of a refusal no view answered."""
 
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from sharing.s3 import S3Error
+from sharing.services.errors import ServiceError
 
 
 class ContentSecurityPolicyMiddleware:
@@ -25,7 +27,7 @@ class ContentSecurityPolicyMiddleware:
 
 
 class StorageErrorMiddleware:
-    """Answer a storage failure that a view did not handle with a clear page and its status."""
+    """Answer a storage failure or a service's refusal that a view did not handle, with its status."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -34,6 +36,11 @@ class StorageErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, ServiceError):
+            status = exception.status
+            title = HTTPStatus(status).phrase.capitalize()
+            context = {"code": status, "title": title, "detail": exception.message}
+            return render(request, "error.html", context, status=status)
         if not isinstance(exception, S3Error):
             return None
         status = 503 if exception.status >= 500 else exception.status

@@ -1,4 +1,4 @@
-"""Reads for pages: what a person may see, fetched through the audited gateway."""
+"""Reads for pages: what a person may see, fetched through the audited gateway or the database."""
 
 import datetime
 import functools
@@ -7,6 +7,7 @@ from typing import TypedDict
 from urllib.parse import quote
 
 from django.contrib.humanize.templatetags.humanize import intcomma, naturaltime
+from django.db.models import QuerySet
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -15,7 +16,7 @@ from django.utils.html import escape
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
-from sharing.models import Role
+from sharing.models import Role, ShareLink
 
 # Rows per folder page: each page is one ListObjectsV2 call, whatever the size of the folder.
 PAGE_SIZE = 200
@@ -186,3 +187,21 @@ def folder_summary(*, actor: Actor, bucket: str, prefix: str) -> FolderSummary:
     with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):
         items = s3.list_keys(bucket, prefix=prefix)
     return FolderSummary(files=len(items), bytes=sum(item.size for item in items))
+
+
+def links_with_status() -> QuerySet[ShareLink]:
+    """Return all links, each with its status as of now and its creator."""
+    return ShareLink.objects.with_status(timezone.now()).select_related("creator")
+
+
+def links_of(*, actor: Actor) -> list[ShareLink]:
+    """Return every link the actor made, newest first, each with its status."""
+    return list(links_with_status().filter(creator=actor.user))
+
+
+def links_for_object(*, actor: Actor, bucket: str, key: str) -> list[ShareLink]:
+    """Return the links to one file that the actor may see (their own; all for an admin)."""
+    links = links_with_status().filter(bucket=bucket, key=key)
+    if not actor.user.is_superuser:
+        links = links.filter(creator=actor.user)
+    return list(links[:100])

@@ -5,6 +5,7 @@ import json
 import threading
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -329,8 +330,6 @@ def test_ipv6_address_in_any_spelling_keeps_the_chain_intact(db):
 
 
 def test_deleting_a_user_leaves_their_rows_and_the_chain_intact(db):
-    from django.contrib.auth.models import User
-
     user = User.objects.create_user(username="leaver")
     user_id = user.pk
     audit.record(actor=Actor(user=user, name="leaver"), action="auth.login", outcome="success")

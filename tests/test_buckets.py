@@ -105,7 +105,7 @@ def test_create_existing_bucket_is_refused_and_grants_nothing(client, alice, mot
     assert audit_rows(bucket="someone-elses")[-1] == ("bucket.create", "outcome", "failure")
     assert (
         AuditEvent.objects.filter(bucket="someone-elses").order_by("id").last().error_code
-        == "BucketAlreadyExists"
+        == "BucketExistsError"
     )
 
 
@@ -142,7 +142,7 @@ def test_delete_non_empty_bucket_is_refused_with_clear_message(client, alice, bu
     assert b"Empty and delete" in response.content
     assert bucket in s3_buckets()
     row = AuditEvent.objects.filter(action="bucket.delete").order_by("id").last()
-    assert (row.outcome, row.error_code) == ("failure", "BucketNotEmpty")
+    assert (row.outcome, row.error_code) == ("failure", "BucketNotEmptyError")
 
 
 def test_empty_and_delete_needs_the_typed_name(client, alice, bucket):

@@ -149,7 +149,10 @@ def test_download_of_missing_file_is_404_and_audited(client, bob, bucket):
         reverse("object_download", args=[bucket]), {"key": "gone.txt"}
     )
     assert response.status_code == 404
+    assert "That file does not exist (any more)." in response.content.decode()
     assert audit_rows(action="object.download")[-1] == ("object.download", "outcome", "failure")
+    row = AuditEvent.objects.filter(action="object.download", phase="outcome").get()
+    assert (row.error_code, row.message) == ("ObjectError", "That file does not exist (any more).")
 
 
 @pytest.mark.parametrize(
@@ -183,6 +186,16 @@ def test_create_folder_refuses_bad_names(client, alice, bucket, name):
     )
     assert b"message-error" in response.content
     assert keys(bucket) == set()
+
+
+def test_existing_folder_is_not_created_again(client, alice, bucket):
+    client = client_for(client, alice)
+    data = {"prefix": "", "name": "docs"}
+    client.post(reverse("folder_create", args=[bucket]), data)
+    response = client.post(reverse("folder_create", args=[bucket]), data, follow=True)
+    assert "A folder with that name already exists." in response.content.decode()
+    row = AuditEvent.objects.filter(action="folder.create", phase="outcome").order_by("id").last()
+    assert (row.outcome, row.error_code) == ("failure", "ObjectError")
 
 
 def test_reader_cannot_create_folder(client, bob, bucket):

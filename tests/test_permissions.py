@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
 
@@ -55,8 +56,6 @@ def test_require_raises_403_for_too_small_a_role(bob, bucket):
 
 
 def test_grant_needs_user_or_group_not_both(db, bob):
-    from django.db import IntegrityError, transaction
-
     with pytest.raises(IntegrityError), transaction.atomic():
         BucketGrant.objects.create(bucket="x-bucket", role=Role.READ)
     with pytest.raises(IntegrityError), transaction.atomic():

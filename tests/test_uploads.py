@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +21,7 @@ from sharing.audit import Actor
 from sharing.models import AuditEvent, BucketGrant, PendingUpload, Role
 from sharing.services import upload_checks, upload_cleanup
 from sharing.services import uploads as service
-from sharing.services.access import PublicState
+from sharing.services.public_access import PublicState
 from tests.conftest import audit_rows, client_for, make_user
 
 MIB = 1024**2
@@ -455,8 +457,14 @@ def test_multipart_upload_completes_with_the_parts_s3_holds(client, alice, raw, 
 def test_missing_parts_leave_the_upload_open_for_a_resume(client, alice, raw, bucket):
     body = start(client_for(client, alice))
     put_parts(raw, body, 12 * MIB, skip=(2,))
-    status, refused = post(client, "upload_complete", {"uploadId": body["uploadId"]})
-    assert status == 409 and "Only 2 of 3 parts" in refused["error"]
+    response = client.post(
+        reverse("upload_complete"),
+        json.dumps({"uploadId": body["uploadId"]}),
+        content_type="application/json",
+    )
+    assert response.status_code == 409 and "Only 2 of 3 parts" in response.json()["error"]
+    # The page's script keeps the upload for a resume only on this code.
+    assert response.headers["x-amz-error-code"] == "PartsMissing"
     assert PendingUpload.objects.filter(upload_id=body["uploadId"]).exists()
     assert len(unfinished(raw)) == 1
 
@@ -481,7 +489,8 @@ def test_a_stored_size_that_differs_is_deleted_and_audited(client, alice, raw, b
     with pytest.raises(raw.exceptions.ClientError):
         raw.head_object(Bucket=bucket, Key="small.txt")
     row = AuditEvent.objects.filter(action="upload.complete", phase="outcome").get()
-    assert (row.outcome, row.error_code) == ("failure", "SizeMismatch")
+    assert (row.outcome, row.error_code) == ("failure", "UploadError")
+    assert "19 bytes instead of 10" in row.message
     assert not PendingUpload.objects.exists()
 
 
@@ -507,7 +516,7 @@ def test_public_upload_asks_the_access_service(client, alice, raw, bucket, monke
         calls.append(kwargs)
         return PublicState(public=True, url="https://s3.example/team-files/p.txt")
 
-    monkeypatch.setattr("sharing.services.access.object_set_public", object_set_public)
+    monkeypatch.setattr("sharing.services.public_access.object_set_public", object_set_public)
     body = start(client_for(client, alice), key="p.txt", size=1, multipart=False, acl="public-read")
     raw.put_object(Bucket=bucket, Key="p.txt", Body=b"p")
     status, done = post(client, "upload_complete", {"uploadId": body["uploadId"]})
@@ -521,7 +530,7 @@ def test_refused_public_access_is_a_warning_not_a_failure(client, alice, raw, bu
     def refuse(**kwargs):
         raise s3.S3Error("Block Public Access is on.", status=409, code="AccessDenied")
 
-    monkeypatch.setattr("sharing.services.access.object_set_public", refuse)
+    monkeypatch.setattr("sharing.services.public_access.object_set_public", refuse)
     body = start(client_for(client, alice), key="p.txt", size=1, multipart=False, acl="public-read")
     raw.put_object(Bucket=bucket, Key="p.txt", Body=b"p")
     status, done = post(client, "upload_complete", {"uploadId": body["uploadId"]})
@@ -572,8 +581,6 @@ def test_cleanup_aborts_old_uploads_and_strays_and_keeps_fresh_ones(
 
 
 def test_cleanup_refuses_a_zero_age(bucket):
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError, match="at least 1"):
         call_command("uploads_cleanup", "--hours", "0")
 
@@ -637,8 +644,6 @@ def test_parts_cover_the_file_within_s3_limits(settings, size):
 
 
 def test_service_refuses_without_a_write_grant(bucket, bob):
-    from django.core.exceptions import PermissionDenied
-
     with pytest.raises(PermissionDenied):
         service.upload_create(
             actor=Actor(user=bob, name="bob"),

@@ -171,7 +171,7 @@ def s3_call(*, actor: Actor, action: str, bucket: str = "", key: str = "") -> It
             phase=Phase.OUTCOME,
             outcome=Outcome.FAILURE,
             error_code=type(error).__name__[:100],
-            message="The portal failed while running this action.",
+            message=_message_of(error, "The portal failed while running this action.")[:500],
             duration_ms=_elapsed_ms(started),
             **common,
         )
@@ -218,11 +218,17 @@ def s3_batch(*, actor: Actor, action: str, bucket: str, keys: list[str]) -> Iter
         yield batch
     except BaseException as error:
         code = error.code if isinstance(error, s3.S3Error) else type(error).__name__
-        message = error.message if isinstance(error, s3.S3Error) else "The portal failed here."
+        message = _message_of(error, "The portal failed here.")
         failed = dict.fromkeys(keys, code)
         trail.append(_batch_outcomes(operations, failed, common, message, started))
         raise
     trail.append(_batch_outcomes(operations, batch.failed, common, "", started))
+
+
+def _message_of(error: BaseException, default: str) -> str:
+    # A service's refusal (LinkError, UploadError, ...) says why in words fit for the trail.
+    message = getattr(error, "message", None)
+    return str(message) if message else default
 
 
 def _batch_outcomes(operations, failed, common, message, started) -> list[dict[str, Any]]:

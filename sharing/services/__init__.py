@@ -1,6 +1,23 @@
 """Every action a person can take: check permission, record the intent, call S3, record the outcome.
 
-Split by subject; callers use `from sharing import services` and the names re-exported here.
+One module per subject (`from sharing.services import links`); the bucket actions are also here,
+as `services.bucket_create` and friends.
 """
 
-from sharing.services.buckets import bucket_create, bucket_delete, first_admin_create  # noqa: F401
+from sharing.services.buckets import (
+    BucketError,
+    BucketExistsError,
+    BucketNotEmptyError,
+    bucket_create,
+    bucket_delete,
+    first_admin_create,
+)
+
+__all__ = [
+    "BucketError",
+    "BucketExistsError",
+    "BucketNotEmptyError",
+    "bucket_create",
+    "bucket_delete",
+    "first_admin_create",
+]

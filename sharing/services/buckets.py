@@ -9,6 +9,19 @@ from sharing import audit, permissions, s3
 from sharing.audit import Actor
 from sharing.models import BucketGrant, Outcome, Role
 from sharing.services import grants
+from sharing.services.errors import ServiceError
+
+
+class BucketError(ServiceError):
+    """A bucket request the portal refuses (the storage was not asked, or said nothing wrong)."""
+
+
+class BucketExistsError(BucketError):
+    """The name is taken: by us or, on AWS, by anyone."""
+
+
+class BucketNotEmptyError(BucketError):
+    """The bucket still holds files; it must be emptied first."""
 
 
 def bucket_create(
@@ -20,9 +33,7 @@ def bucket_create(
         # On AWS us-east-1 CreateBucket answers 200 for a bucket we already own; without this
         # check anyone allowed to create buckets could claim an existing one.
         if s3.bucket_exists(name):
-            raise s3.S3Error(
-                "A bucket with that name already exists.", status=409, code="BucketAlreadyExists"
-            )
+            raise BucketExistsError("A bucket with that name already exists.", status=409)
         s3.create_bucket(name, allow_acls=allow_public)
     if actor.user is not None:
         grants.grant_set(actor=actor, bucket=name, role=Role.MANAGE, user=actor.user)
@@ -57,7 +68,7 @@ def bucket_delete(*, actor: Actor, name: str, empty_first: bool = False) -> int:
     with audit.s3_call(actor=actor, action="bucket.delete", bucket=name):
         # Some servers (SeaweedFS by default) delete non-empty buckets: never rely on them refusing.
         if not s3.bucket_is_empty(name):
-            raise s3.S3Error(s3.MESSAGES["BucketNotEmpty"], status=409, code="BucketNotEmpty")
+            raise BucketNotEmptyError(s3.MESSAGES["BucketNotEmpty"], status=409)
         s3.delete_bucket(name)
     # Grants must not outlive the bucket: a new bucket of the same name may belong to others.
     # One row per grant, naming its holder and role, so the trail says who lost access; a

@@ -13,10 +13,10 @@ from sharing.models import Outcome, Role
 from sharing.services.links import (
     LinkError,
     NewLink,
-    _head_for_sharing,
-    _new_link,
-    _validate_options,
+    head_for_sharing,
+    new_link,
     sender_name,
+    validate_options,
 )
 
 MAX_MESSAGE_CHARS = 2000
@@ -56,12 +56,12 @@ def links_email(
         raise LinkError(problem)
     if len(message) > MAX_MESSAGE_CHARS:
         raise LinkError(f"The message must have at most {MAX_MESSAGE_CHARS} characters.")
-    _validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
-    info = _head_for_sharing(actor=actor, action="link.email", bucket=bucket, key=key)
+    validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
+    info = head_for_sharing(actor=actor, action="link.email", bucket=bucket, key=key)
     created = []
     with transaction.atomic():
         for address in recipients:
-            new = _new_link(
+            new = new_link(
                 actor=actor,
                 bucket=bucket,
                 key=key,

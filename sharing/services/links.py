@@ -1,7 +1,7 @@
-"""Share links seen by the people who share: create, revoke, extend, list, raw presigned URLs.
+"""Share links seen by the people who share: create, revoke, extend, raw presigned URLs.
 
 Only the token's hash is stored. What recipients do with a link (open, password, download) is in
-link_recipients.py; emails in link_emails.py."""
+link_recipients.py; emails in link_emails.py; the lists of links in selectors.py."""
 
 import datetime
 import hashlib
@@ -15,12 +15,13 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
-from sharing import audit, permissions, s3
+from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.models import Outcome, Role, ShareLink
+from sharing.services.errors import ServiceError
 
 TOKEN_BYTES = 32  # 256 bits from secrets; DESIGN asks for at least 128
-MAX_LINK_SECONDS = 7 * 24 * 3600  # SigV4's limit, kept for links too
+MAX_LINK_SECONDS = s3.MAX_PRESIGN_SECONDS  # SigV4's limit (7 days), kept for links too
 MAX_DOWNLOAD_LIMIT = 100_000
 MAX_PASSWORD_CHARS = 200
 GONE_MESSAGES = {
@@ -32,13 +33,8 @@ GONE_MESSAGES = {
 }
 
 
-class LinkError(Exception):
+class LinkError(ServiceError):
     """A share request that cannot be carried out as asked; the message says why."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class LinkNotFoundError(LinkError):
@@ -108,7 +104,7 @@ def expiry_problem(expires_at: datetime.datetime | None) -> str | None:
     return None
 
 
-def _validate_options(
+def validate_options(
     *, expires_at: datetime.datetime | None, password: str, max_downloads: int | None
 ) -> None:
     problem = expiry_problem(expires_at)
@@ -128,16 +124,16 @@ def sender_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def _head_for_sharing(*, actor: Actor, action: str, bucket: str, key: str) -> s3.ObjectInfo:
+def head_for_sharing(*, actor: Actor, action: str, bucket: str, key: str) -> s3.ObjectInfo:
     with audit.s3_call(actor=actor, action=action, bucket=bucket, key=key) as call:
         info = s3.head(bucket, key)
         if info is None:
-            raise s3.S3Error(s3.MESSAGES["NoSuchKey"], status=404, code="NoSuchKey")
+            raise LinkError(s3.MESSAGES["NoSuchKey"], status=404)
         call.message = f"{info.size} bytes."
     return info
 
 
-def _new_link(
+def new_link(
     *, actor: Actor, bucket: str, key: str, recipient_email: str = "", **options
 ) -> NewLink:
     password = options.pop("password")
@@ -166,11 +162,11 @@ def link_create(
 ) -> NewLink:
     """Create a link to one existing file; the raw token is returned once and never stored."""
     permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="link.create")
-    _validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
+    validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
     with audit.s3_call(actor=actor, action="link.create", bucket=bucket, key=key) as call:
         if s3.head(bucket, key) is None:
-            raise s3.S3Error(s3.MESSAGES["NoSuchKey"], status=404, code="NoSuchKey")
-        new = _new_link(
+            raise LinkError(s3.MESSAGES["NoSuchKey"], status=404)
+        new = new_link(
             actor=actor,
             bucket=bucket,
             key=key,
@@ -251,7 +247,7 @@ def object_presign(*, actor: Actor, bucket: str, key: str, seconds: int) -> str:
     permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.presign")
     if not 1 <= seconds <= MAX_LINK_SECONDS:
         raise LinkError("A presigned URL must last between 1 second and 7 days.")
-    _head_for_sharing(actor=actor, action="object.presign", bucket=bucket, key=key)
+    head_for_sharing(actor=actor, action="object.presign", bucket=bucket, key=key)
     url = s3.presigned_get(bucket, key, filename=key.rsplit("/", 1)[-1], seconds=seconds)
     audit.record(
         actor=actor,
@@ -264,26 +260,9 @@ def object_presign(*, actor: Actor, bucket: str, key: str, seconds: int) -> str:
     return url
 
 
-def _links_with_status():
-    return ShareLink.objects.with_status(timezone.now()).select_related("creator")
-
-
-def links_of(*, actor: Actor) -> list[ShareLink]:
-    """Return every link the actor made, newest first, each with its status."""
-    return list(_links_with_status().filter(creator=actor.user))
-
-
-def links_for_object(*, actor: Actor, bucket: str, key: str) -> list[ShareLink]:
-    """Return the links to one file that the actor may see (their own; all for an admin)."""
-    links = _links_with_status().filter(bucket=bucket, key=key)
-    if not actor.user.is_superuser:
-        links = links.filter(creator=actor.user)
-    return list(links[:100])
-
-
 def link_of(*, actor: Actor, link_id: uuid.UUID | str) -> ShareLink:
     """Return a link its owner (or an admin) may change; 404 for anyone else."""
-    link = _links_with_status().filter(pk=link_id).first()
+    link = selectors.links_with_status().filter(pk=link_id).first()
     if link is None:
         raise Http404("No such link.")
     _require_owner(actor=actor, link=link, action="link.view")

@@ -8,18 +8,23 @@ from django.core.exceptions import ValidationError
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
-from sharing.forms import clean_key
+from sharing.keys import clean_key
 from sharing.models import Role
+from sharing.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 DOWNLOAD_SECONDS = 60  # the redirect is followed at once; a short URL is useless if it leaks
 
 
-class ObjectExistsError(Exception):
+class ObjectError(ServiceError):
+    """A file or folder action that cannot be carried out as asked; the message says why."""
+
+
+class ObjectExistsError(ObjectError):
     """The destination already holds a file and the person did not ask to overwrite it."""
 
     def __init__(self, keys: list[str]) -> None:
-        super().__init__(f"{len(keys)} files already exist at the destination.")
+        super().__init__(f"{len(keys)} files already exist at the destination.", status=409)
         self.keys = keys
 
 
@@ -51,7 +56,7 @@ def object_download_url(*, actor: Actor, bucket: str, key: str) -> str:
     permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.download")
     with audit.s3_call(actor=actor, action="object.download", bucket=bucket, key=key):
         if s3.head(bucket, key) is None:
-            raise s3.S3Error(s3.MESSAGES["NoSuchKey"], status=404, code="NoSuchKey")
+            raise ObjectError(s3.MESSAGES["NoSuchKey"], status=404)
         return s3.presigned_get(bucket, key, filename=file_name(key), seconds=DOWNLOAD_SECONDS)
 
 
@@ -61,7 +66,7 @@ def folder_create(*, actor: Actor, bucket: str, prefix: str, name: str) -> str:
     key = clean_key(f"{prefix}{name.strip().strip('/')}/", folder=True)
     with audit.s3_call(actor=actor, action="folder.create", bucket=bucket, key=key):
         if s3.list_page(bucket, prefix=key, size=1).objects or s3.head(bucket, key):
-            raise s3.S3Error("A folder with that name already exists.", status=409, code="Exists")
+            raise ObjectError("A folder with that name already exists.", status=409)
         s3.put_empty(bucket, key)
     return key
 

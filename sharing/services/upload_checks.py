@@ -12,7 +12,7 @@ from django.http.request import split_domain_port, validate_host
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
-from sharing.forms import clean_key
+from sharing.keys import EMPTY_KEY, clean_key
 from sharing.models import Role
 from sharing.services.uploads import UploadError, size_problem, via_portal
 
@@ -49,7 +49,7 @@ def _clean_prefix(prefix: str) -> str:
 def _key_for(prefix: str, path: Any) -> tuple[str, str]:
     """Return (key, problem) for a file's path relative to the folder it is uploaded into."""
     if not isinstance(path, str) or not path:
-        return "", "A file name must not be empty."
+        return "", EMPTY_KEY
     key = f"{prefix}{path}"
     try:
         return clean_key(key), ""

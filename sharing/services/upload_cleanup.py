@@ -8,7 +8,7 @@ from django.utils import timezone
 from sharing import audit, s3
 from sharing.audit import Actor
 from sharing.models import BucketGrant, PendingUpload
-from sharing.services.uploads import abort_parts, forget, is_single
+from sharing.services.uploads import UploadError, abort_parts, forget, is_single
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def uploads_cleanup(*, hours: int, actor: Actor | None = None) -> Cleaned:
                 call.message = (
                     f"Stale: started by {upload.user} at {upload.created_at:%Y-%m-%d %H:%M}."
                 )
-        except s3.S3Error as error:
+        except (s3.S3Error, UploadError) as error:
             failures.append(f"{upload.bucket}/{upload.key}: {error.message}")
             if error.status >= 500:
                 continue

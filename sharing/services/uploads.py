@@ -20,8 +20,10 @@ from django.urls import reverse
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
-from sharing.forms import clean_key
+from sharing.keys import clean_key
 from sharing.models import Acl, Outcome, PendingUpload, Role
+from sharing.services import public_access
+from sharing.services.errors import ServiceError
 
 # A file small enough for one PUT has no S3 upload id; its row gets this prefix and a random id.
 # S3 upload ids never contain ':'.
@@ -34,13 +36,12 @@ PART_SALT = "sharing.uploads.part"
 ANSWER_SALT = "sharing.uploads.answer"
 
 
-class UploadError(Exception):
-    """A refused upload request, with a message for people and the HTTP status to answer with."""
+class UploadError(ServiceError):
+    """A refused upload request; `code` tells the browser's S3 client why (x-amz-error-code)."""
 
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+    def __init__(self, message: str, *, status: int = 400, code: str = "") -> None:
+        super().__init__(message, status=status)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def upload_create(
     with audit.s3_call(actor=actor, action="upload.start", bucket=bucket, key=key) as call:
         # Checked before anything is stored; completion re-checks with a conditional write.
         if not overwrite and s3.head(bucket, key) is not None:
-            raise s3.S3Error(
+            raise UploadError(
                 "A file with this name already exists here. Choose to replace it, or rename "
                 "your file.",
                 status=409,
@@ -283,12 +284,12 @@ def upload_complete(*, actor: Actor, upload_id: str, overwrite: bool = False) ->
             if not is_single(upload):
                 forget(upload)
             # A one-request upload stays open: its PUT may still be on its way.
-            raise s3.S3Error("The file did not arrive in storage.", status=409, code="NotStored")
+            raise UploadError("The file did not arrive in storage.", status=409, code="NotStored")
         forget(upload)
         if info.size != upload.size:
             # Never keep a file whose size differs from what was announced and checked.
             s3.delete(bucket, key)
-            raise s3.S3Error(
+            raise UploadError(
                 f"The stored file has {info.size} bytes instead of {upload.size}; it was deleted.",
                 status=409,
                 code="SizeMismatch",
@@ -308,7 +309,7 @@ def _join_parts(upload: PendingUpload, *, overwrite: bool) -> None:
     parts = s3.list_parts(upload.bucket, upload.key, upload_id=upload.upload_id)
     problem = _parts_problem(upload, parts)
     if problem:
-        raise s3.S3Error(problem, status=409, code="PartsMissing")
+        raise UploadError(problem, status=409, code="PartsMissing")
     try:
         s3.complete_multipart(
             upload.bucket,
@@ -331,13 +332,8 @@ def forget(upload: PendingUpload) -> None:
 
 
 def _make_public(*, actor: Actor, bucket: str, key: str) -> tuple[bool | None, str]:
-    # Imported here: the access service is a sibling module that may be absent or changing.
     try:
-        from sharing.services.access import object_set_public
-    except ImportError:
-        return False, "The file was stored privately: making files public is not available yet."
-    try:
-        state = object_set_public(actor=actor, bucket=bucket, key=key, public=True)
+        state = public_access.object_set_public(actor=actor, bucket=bucket, key=key, public=True)
     except s3.S3Error as error:
         return False, f"The file was stored but stays private: {error.message}"
     return state.public, state.explanation
@@ -354,7 +350,7 @@ def abort_parts(upload: PendingUpload) -> None:
                 return
             raise
         time.sleep(0.2 * (attempt + 1))
-    raise s3.S3Error(
+    raise UploadError(
         "Some parts could not be removed yet; the clean-up command will remove them.",
         status=503,
         code="PartsRemain",

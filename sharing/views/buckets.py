@@ -34,7 +34,7 @@ def bucket_create(request: HttpRequest) -> HttpResponse:
             warnings = services.bucket_create(
                 actor=Actor.from_request(request), **form.cleaned_data
             )
-        except S3Error as error:
+        except (S3Error, services.BucketError) as error:
             if error.status >= 500:
                 raise
             form.add_error("name", error.message)
@@ -78,10 +78,13 @@ def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
         try:
             empty_first = form.cleaned_data["empty_first"]
             deleted = services.bucket_delete(actor=actor, name=bucket, empty_first=empty_first)
-        except S3Error as error:
+        except (S3Error, services.BucketError) as error:
             if error.status >= 500:
                 raise
-            not_empty = error.code == "BucketNotEmpty"
+            # Refused by the portal's own check, or by a server that checks too.
+            not_empty = isinstance(error, services.BucketNotEmptyError) or (
+                isinstance(error, S3Error) and error.code == "BucketNotEmpty"
+            )
             form.add_error(None, error.message)
         else:
             emptied = f" after deleting {deleted} files" if form.cleaned_data["empty_first"] else ""

@@ -13,18 +13,12 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sharing import permissions, s3
+from sharing import permissions, s3, selectors
 from sharing.audit import Actor
-from sharing.link_forms import (
-    ExtendForm,
-    LinkCreateForm,
-    LinksEmailForm,
-    PresignForm,
-    PublicForm,
-    clean_object_key,
-)
+from sharing.forms import ExtendForm, LinkCreateForm, LinksEmailForm, PresignForm, PublicForm
+from sharing.keys import clean_object_key
 from sharing.models import Role
-from sharing.services import access, link_emails, link_recipients
+from sharing.services import link_emails, link_recipients, public_access
 from sharing.services import links as services
 
 
@@ -39,9 +33,11 @@ def object_panel_context(
     """Return the context of the sharing panel on an object page ({} hides the panel)."""
     actor = Actor.from_request(request)
     try:
-        state = access.object_public_state(actor=actor, bucket=bucket, key=key)
+        state = public_access.object_public_state(actor=actor, bucket=bucket, key=key)
     except s3.S3Error as error:
-        state = access.PublicState(public=None, url="", explanation=error.message, possible=False)
+        state = public_access.PublicState(
+            public=None, url="", explanation=error.message, possible=False
+        )
     initial = {"key": key}
     panel = {
         "bucket": bucket,
@@ -52,7 +48,7 @@ def object_panel_context(
         "email_form": forms.get("email_form") or LinksEmailForm(initial=initial, prefix="email"),
         "presign_form": forms.get("presign_form") or PresignForm(initial=initial, prefix="raw"),
         "public_form": forms.get("public_form") or PublicForm(initial=initial),
-        "links": services.links_for_object(actor=actor, bucket=bucket, key=key),
+        "links": selectors.links_for_object(actor=actor, bucket=bucket, key=key),
         "temporary_credentials": s3.uses_temporary_credentials(),
         "back": object_page_url(bucket, key),
     }
@@ -144,7 +140,7 @@ def object_public(request: HttpRequest, bucket: str) -> HttpResponse:
     if not form.is_valid():
         return _panel_page(request, bucket, status=400, public_form=form)
     key, public = form.cleaned_data["key"], form.cleaned_data["public"]
-    state = access.object_set_public(
+    state = public_access.object_set_public(
         actor=Actor.from_request(request), bucket=bucket, key=key, public=public
     )
     if state.public == public and not state.explanation:
@@ -180,7 +176,7 @@ def object_presign(request: HttpRequest, bucket: str) -> HttpResponse:
 @require_GET
 @login_required
 def link_list(request: HttpRequest) -> HttpResponse:
-    links = services.links_of(actor=Actor.from_request(request))
+    links = selectors.links_of(actor=Actor.from_request(request))
     return render(request, "sharing/links.html", {"links": links, "extend_form": ExtendForm()})
 
 

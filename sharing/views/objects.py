@@ -84,7 +84,7 @@ def folder_create(request: HttpRequest, bucket: str) -> HttpResponse:
             prefix=prefix,
             name=form.cleaned_data["name"],
         )
-    except S3Error as error:
+    except (services.ObjectError, S3Error) as error:
         if error.status >= 500:
             raise
         messages.error(request, error.message)

@@ -54,7 +54,7 @@ def panel_context(request: HttpRequest, *, bucket: str, prefix: str, role: str) 
 def _error_response(error: Exception) -> JsonResponse:
     """Return {"error": message} with the status a refused or failed upload request deserves."""
     if isinstance(error, UploadError):
-        status, message, code = error.status, error.message, ""
+        status, message, code = error.status, error.message, error.code
     elif isinstance(error, s3.S3Error):
         status, message, code = min(error.status, 503), error.message, error.code
     elif isinstance(error, Http404):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from sharing import s3, services
 from sharing.audit import Actor
-from sharing.services import access, links
+from sharing.services import links, public_access
 from tests.conftest import client_for, server_client
 
 pytestmark = pytest.mark.integration
@@ -112,7 +112,7 @@ def test_policy_path_makes_public_then_private(alice, shared, real_s3):
         ),
     )
     url = s3.public_url(shared, KEY)
-    state = access.object_set_public(actor=actor(alice), bucket=shared, key=KEY, public=True)
+    state = public_access.object_set_public(actor=actor(alice), bucket=shared, key=KEY, public=True)
     # SeaweedFS reports "bucket owner enforced" and ignores object ACLs: the policy path is used.
     assert (state.public, state.method, state.explanation) == (True, "policy", "")
     assert fetch(url)[:2] == (200, BODY)
@@ -121,9 +121,13 @@ def test_policy_path_makes_public_then_private(alice, shared, real_s3):
         s["Sid"] for s in json.loads(raw.get_bucket_policy(Bucket=shared)["Policy"])["Statement"]
     }
     assert sids == {"KeepMe", s3.public_read_sid(KEY)}
-    assert access.object_public_state(actor=actor(alice), bucket=shared, key=KEY).public is True
+    assert (
+        public_access.object_public_state(actor=actor(alice), bucket=shared, key=KEY).public is True
+    )
 
-    state = access.object_set_public(actor=actor(alice), bucket=shared, key=KEY, public=False)
+    state = public_access.object_set_public(
+        actor=actor(alice), bucket=shared, key=KEY, public=False
+    )
     assert state.public is False
     assert fetch(url)[0] == 403
     sids = {
@@ -136,9 +140,9 @@ def test_acl_from_an_upload_is_not_trusted_and_is_cleared(alice, shared, real_s3
     """SeaweedFS stores a public-read ACL without enforcing it; the page must not call it public."""
     raw = server_client(real_s3)
     raw.put_object_acl(Bucket=shared, Key=KEY, ACL="public-read")
-    state = access.object_public_state(actor=actor(alice), bucket=shared, key=KEY)
+    state = public_access.object_public_state(actor=actor(alice), bucket=shared, key=KEY)
     assert state.public is False  # measured, not read from the ACL
-    access.object_set_public(actor=actor(alice), bucket=shared, key=KEY, public=False)
+    public_access.object_set_public(actor=actor(alice), bucket=shared, key=KEY, public=False)
     grants = raw.get_object_acl(Bucket=shared, Key=KEY)["Grants"]
     assert not any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
 

@@ -9,10 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-import urllib3
 from botocore import UNSIGNED
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.cache import cache
 
@@ -287,17 +286,30 @@ def revoke_public_reads(bucket: str, keys: list[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _unsigned_client(endpoint: str | None, region: str, style: str) -> Any:
+def _unsigned_client(endpoint: str | None, region: str, style: str, timeout: float | None) -> Any:
     config = Config(signature_version=UNSIGNED, region_name=region, s3={"addressing_style": style})
+    if timeout is not None:
+        # A probe answers a page view: one short attempt, the page says "unknown" otherwise.
+        config = config.merge(
+            Config(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                retries={"total_max_attempts": 1},
+            )
+        )
     return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+
+
+def _stranger(*, timeout: float | None = None) -> Any:
+    """Return a client without credentials for the browser-facing endpoint."""
+    endpoint = settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL or None
+    return _unsigned_client(endpoint, settings.S3_REGION, settings.S3_ADDRESSING_STYLE, timeout)
 
 
 def public_url(bucket: str, key: str) -> str:
     """Return the plain URL anyone would use to read a public object (browser-facing endpoint)."""
-    endpoint = settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL or None
-    unsigned = _unsigned_client(endpoint, settings.S3_REGION, settings.S3_ADDRESSING_STYLE)
     # botocore builds the URL exactly as it builds signed ones: same encoding, same host rules.
-    return unsigned.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
+    return _stranger().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
 
 
 def download_origin(bucket: str, key: str) -> str:
@@ -309,34 +321,25 @@ def download_origin(bucket: str, key: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@functools.lru_cache(maxsize=1)
-def _http() -> urllib3.PoolManager:
-    return urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+def _anonymous_status(bucket: str, key: str, *, timeout: float) -> int:
+    try:
+        response = _stranger(timeout=timeout).head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return int(response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def _anonymous_status(url: str, *, timeout: float) -> int:
-    response = _http().request(
-        "HEAD",
-        url,
-        timeout=urllib3.Timeout(connect=timeout, read=timeout),
-        retries=urllib3.Retry(total=0, redirect=2, raise_on_redirect=False),
-        preload_content=False,
-    )
-    response.release_conn()
-    return response.status
-
-
-def probe_anonymous(url: str) -> Probe:
-    """Ask for the URL as a stranger would (no credentials, short timeout) and return the answer."""
+def probe_anonymous(bucket: str, key: str) -> Probe:
+    """Ask for the object as a stranger would (no credentials, short timeout); return the answer."""
     # A browser-only endpoint may be out of the server's reach: after one failure, pages stop
     # waiting for the timeout on every view for a minute.
-    unreachable_key = f"s3-probe-unreachable:{urlsplit(url).netloc}"
+    unreachable_key = f"s3-probe-unreachable:{urlsplit(public_url(bucket, key)).netloc}"
     remembered = cache.get(unreachable_key)
     if remembered:
         return Probe(status=None, detail=remembered)
     try:
-        status = _anonymous_status(url, timeout=settings.S3_PUBLIC_PROBE_TIMEOUT)
-    except (urllib3.exceptions.HTTPError, ValueError) as error:
+        status = _anonymous_status(bucket, key, timeout=settings.S3_PUBLIC_PROBE_TIMEOUT)
+    except BotoCoreError as error:  # EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError
         detail = f"the public address did not answer: {type(error).__name__}"
         cache.set(unreachable_key, detail, timeout=UNREACHABLE_MEMORY_SECONDS)
         return Probe(status=None, detail=detail)

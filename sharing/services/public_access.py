@@ -1,17 +1,16 @@
 """Public and private files: object ACL where the bucket honours it, else a per-key policy statement;
 the effective state is always measured by an anonymous request, never assumed."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
 from sharing.models import Role
+from sharing.services.errors import ServiceError
+from sharing.services.objects import ObjectError
 
 ACL_REFUSED_CODES = ("AccessControlListNotSupported", "NotImplemented", "AccessDenied", "501")
 POLICY_REFUSED_CODES = ("NotImplemented", "501", "MalformedPolicy", "InvalidPolicyDocument")
-REFUSED = "PublicRefused"
 METHOD_NAMES = {"acl": "object ACL", "policy": "bucket policy"}
 
 BLOCKED = (
@@ -57,19 +56,26 @@ class PublicState:
         return {True: "public", False: "private", None: "unknown"}[self.public]
 
 
-class _Refused(Exception):
-    """Public access is impossible here; carries the explanation for people."""
+class PublicRefusedError(ServiceError):
+    """Public access is impossible here; the message explains why, for people."""
 
     def __init__(self, explanation: str) -> None:
-        super().__init__(explanation)
-        self.explanation = explanation
+        super().__init__(explanation, status=409)
+
+    @property
+    def explanation(self) -> str:
+        return self.message
+
+
+def _sentence(detail: str) -> str:
+    # Not str.capitalize(): it would lowercase "HTTP" and the error names that follow.
+    return detail[:1].upper() + detail[1:] + "."
 
 
 def _probe(*, actor: Actor, bucket: str, key: str) -> s3.Probe:
-    url = s3.public_url(bucket, key)
     with audit.s3_call(actor=actor, action="object.probe_public", bucket=bucket, key=key) as call:
-        probe = s3.probe_anonymous(url)
-        call.message = probe.detail.capitalize() + "."
+        probe = s3.probe_anonymous(bucket, key)
+        call.message = _sentence(probe.detail)
     return probe
 
 
@@ -82,18 +88,18 @@ def _unknown(probe: s3.Probe) -> str:
 
 def _grant_by_policy(bucket: str, key: str, settings: s3.BucketPublicSettings) -> None:
     if settings.policy_blocked:
-        raise _Refused(BLOCKED)
+        raise PublicRefusedError(BLOCKED)
     if not s3.policy_can_name(key):
-        raise _Refused(ACLS_BLOCKED_AND_UNNAMEABLE)
+        raise PublicRefusedError(ACLS_BLOCKED_AND_UNNAMEABLE)
     try:
         s3.grant_public_read(bucket, key)
     except s3.S3Error as error:
         if error.code in ("AccessDenied", "403"):
-            raise _Refused(ACCOUNT_DENIED) from error
+            raise PublicRefusedError(ACCOUNT_DENIED) from error
         if error.code in POLICY_REFUSED_CODES:
-            raise _Refused(NOT_SUPPORTED) from error
+            raise PublicRefusedError(NOT_SUPPORTED) from error
         if error.code == "PolicyTooLarge":
-            raise _Refused(error.message) from error
+            raise PublicRefusedError(error.message) from error
         raise
 
 
@@ -107,7 +113,7 @@ def _make_public(bucket: str, key: str, settings: s3.BucketPublicSettings) -> st
             if error.code not in ACL_REFUSED_CODES:
                 raise
     if settings.acls_blocked and settings.policy_blocked:
-        raise _Refused(BLOCKED)
+        raise PublicRefusedError(BLOCKED)
     _grant_by_policy(bucket, key, settings)
     return "policy"
 
@@ -136,23 +142,8 @@ def _remove_grants(bucket: str, key: str) -> None:
             raise
 
 
-@contextmanager
-def _audited(*, actor: Actor, action: str, bucket: str, key: str) -> Iterator[audit.Call]:
-    """Run an audited S3 call; a refusal is recorded as a failure that carries its explanation."""
-    try:
-        with audit.s3_call(actor=actor, action=action, bucket=bucket, key=key) as call:
-            try:
-                yield call
-            except _Refused as refused:
-                raise s3.S3Error(refused.explanation, status=409, code=REFUSED) from refused
-    except s3.S3Error as error:
-        if error.code == REFUSED:
-            raise _Refused(error.message) from error
-        raise
-
-
 def _set_private(*, actor: Actor, bucket: str, key: str, url: str) -> PublicState:
-    with _audited(actor=actor, action="object.set_private", bucket=bucket, key=key) as call:
+    with audit.s3_call(actor=actor, action="object.set_private", bucket=bucket, key=key) as call:
         _remove_grants(bucket, key)
         call.message = "Public ACL and policy statement removed (where present)."
     probe = _probe(actor=actor, bucket=bucket, key=key)
@@ -168,15 +159,15 @@ def object_set_public(*, actor: Actor, bucket: str, key: str, public: bool) -> P
     if not public:
         return _set_private(actor=actor, bucket=bucket, key=key, url=url)
     try:
-        with _audited(actor=actor, action=action, bucket=bucket, key=key) as call:
+        with audit.s3_call(actor=actor, action=action, bucket=bucket, key=key) as call:
             if s3.head(bucket, key) is None:
-                raise s3.S3Error(s3.MESSAGES["NoSuchKey"], status=404, code="NoSuchKey")
+                raise ObjectError(s3.MESSAGES["NoSuchKey"], status=404)
             settings = s3.bucket_public_settings(bucket)
             method = _make_public(bucket, key, settings)
             call.message = f"Public read granted by {METHOD_NAMES[method]}."
         probe = _probe(actor=actor, bucket=bucket, key=key)
         if probe.public is False and method == "acl":
-            with _audited(actor=actor, action=action, bucket=bucket, key=key) as call:
+            with audit.s3_call(actor=actor, action=action, bucket=bucket, key=key) as call:
                 # SeaweedFS (and accounts with IgnorePublicAcls) store the ACL without enforcing
                 # it: withdraw it so the stored state does not claim a lie, then use the policy.
                 s3.put_object_acl(bucket, key, public=False)
@@ -184,10 +175,12 @@ def object_set_public(*, actor: Actor, bucket: str, key: str, public: bool) -> P
                 method = "policy"
                 call.message = "The object ACL is not honoured; public read granted by policy."
             probe = _probe(actor=actor, bucket=bucket, key=key)
-    except _Refused as refused:
+    except PublicRefusedError as refused:
         return PublicState(public=False, url=url, explanation=refused.explanation, possible=False)
     if probe.public is False:
-        with _audited(actor=actor, action="object.set_private", bucket=bucket, key=key) as call:
+        with audit.s3_call(
+            actor=actor, action="object.set_private", bucket=bucket, key=key
+        ) as call:
             _remove_grants(bucket, key)
             call.message = "Undone: anonymous readers were still refused."
         return PublicState(public=False, url=url, explanation=NOT_HONOURED, possible=False)
@@ -203,8 +196,8 @@ def object_public_state(*, actor: Actor, bucket: str, key: str) -> PublicState:
         settings = s3.bucket_public_settings(bucket)
         by_policy = s3.has_public_read_statement(bucket, key)
         by_acl = settings.acls_enabled and s3.object_acl_is_public(bucket, key)
-        probe = s3.probe_anonymous(url)
-        call.message = probe.detail.capitalize() + "."
+        probe = s3.probe_anonymous(bucket, key)
+        call.message = _sentence(probe.detail)
     method = "policy" if by_policy else "acl" if by_acl else ""
     possible, explanation = True, ""
     acl_usable = settings.acls_enabled and not settings.acls_blocked

@@ -1,7 +1,9 @@
 """Public and private files on moto: the object-ACL path, the policy fallback, Block Public Access.
 
-moto answers anonymous `requests` calls to AWS addresses and honours object ACLs and bucket policies
-for them, so the anonymous probe is replayed through `requests` here (the product uses urllib3).
+The anonymous probe is an unsigned boto3 HEAD, which moto answers and judges by the object ACL.
+For bucket policies moto checks a HEAD against `s3:HeadObject`, not `s3:GetObject` as AWS does, so
+tests of the policy path replay the probe as an anonymous GET (through `requests`, which moto also
+answers).
 """
 
 import json
@@ -9,7 +11,7 @@ import json
 import boto3
 import pytest
 import requests
-import urllib3
+from botocore.exceptions import ConnectTimeoutError
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
@@ -17,7 +19,8 @@ from django.urls import reverse
 from sharing import s3
 from sharing.audit import Actor
 from sharing.models import AuditEvent
-from sharing.services import access
+from sharing.services import public_access
+from sharing.services.objects import ObjectError
 from tests.conftest import audit_rows, client_for
 
 KEY = "reports/q1 summary.pdf"
@@ -39,21 +42,20 @@ def acl_is_public(bucket: str, key: str) -> bool:
     return any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
 
 
-def anonymous_get(url: str, *, timeout: float) -> int:
-    # moto's HEAD through `responses` is unreliable; a streamed GET answers the same question.
-    response = requests.get(url, stream=True, timeout=timeout)
+def anonymous_get(bucket: str, key: str, *, timeout: float) -> int:
+    response = requests.get(s3.public_url(bucket, key), stream=True, timeout=timeout)
     response.close()
     return response.status_code
 
 
 @pytest.fixture
 def probe(monkeypatch):
-    """Replay the anonymous probe through requests, which moto answers as AWS would."""
-    monkeypatch.setattr(s3.access, "_anonymous_status", anonymous_get)
+    """Replay the anonymous probe as a GET, whose policy check moto makes as AWS would."""
+    monkeypatch.setattr(s3.public_access, "_anonymous_status", anonymous_get)
 
 
 @pytest.fixture
-def file(bucket, probe) -> str:
+def file(bucket) -> str:
     raw().put_object(Bucket=bucket, Key=KEY, Body=b"%PDF-1.7 numbers")
     return KEY
 
@@ -74,7 +76,7 @@ def as_actor(user) -> Actor:
 
 
 def test_owner_makes_a_file_public_by_its_acl(alice, file):
-    state = access.object_set_public(
+    state = public_access.object_set_public(
         actor=as_actor(alice), bucket="team-files", key=file, public=True
     )
     assert (state.public, state.method, state.explanation) == (True, "acl", "")
@@ -95,8 +97,10 @@ def test_owner_makes_a_file_public_by_its_acl(alice, file):
 
 def test_making_private_removes_the_acl_and_strangers_are_refused(alice, file):
     actor = as_actor(alice)
-    access.object_set_public(actor=actor, bucket="team-files", key=file, public=True)
-    state = access.object_set_public(actor=actor, bucket="team-files", key=file, public=False)
+    public_access.object_set_public(actor=actor, bucket="team-files", key=file, public=True)
+    state = public_access.object_set_public(
+        actor=actor, bucket="team-files", key=file, public=False
+    )
     assert (state.public, state.explanation) == (False, "")
     assert not acl_is_public("team-files", file)
     assert requests.get(state.url, timeout=5).status_code == 403
@@ -106,11 +110,13 @@ def test_making_private_removes_the_acl_and_strangers_are_refused(alice, file):
 def test_public_and_private_are_idempotent(alice, file):
     actor = as_actor(alice)
     for _ in range(2):
-        assert access.object_set_public(
+        assert public_access.object_set_public(
             actor=actor, bucket="team-files", key=file, public=True
         ).public
     for _ in range(2):
-        state = access.object_set_public(actor=actor, bucket="team-files", key=file, public=False)
+        state = public_access.object_set_public(
+            actor=actor, bucket="team-files", key=file, public=False
+        )
         assert state.public is False
     assert not acl_is_public("team-files", file)
 
@@ -127,7 +133,7 @@ def test_bucket_without_acls_uses_a_policy_statement_and_keeps_the_others(alice,
         Bucket="no-acls", Policy=json.dumps({"Version": "2012-10-17", "Statement": foreign})
     )
     actor = as_actor(alice)
-    state = access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
+    state = public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
     assert (state.public, state.method) == (True, "policy")
     statements = policy_of("no-acls")["Statement"]
     assert foreign in statements
@@ -137,17 +143,17 @@ def test_bucket_without_acls_uses_a_policy_statement_and_keeps_the_others(alice,
     raw().put_object(Bucket="no-acls", Key="reports/other.pdf", Body=b"secret")
     assert requests.get(s3.public_url("no-acls", "reports/other.pdf"), timeout=5).status_code == 403
 
-    state = access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=False)
+    state = public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=False)
     assert state.public is False
     assert policy_of("no-acls")["Statement"] == [foreign]
 
 
 def test_removing_the_last_statement_deletes_the_policy(alice, enforced_bucket):
     actor = as_actor(alice)
-    access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
-    access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
+    public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
+    public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
     assert len(policy_of("no-acls")["Statement"]) == 1  # the same statement is never added twice
-    access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=False)
+    public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=False)
     assert policy_of("no-acls") is None
 
 
@@ -166,7 +172,7 @@ def test_block_public_access_gives_a_specific_refusal_not_a_success(alice, file)
             "RestrictPublicBuckets": True,
         },
     )
-    state = access.object_set_public(
+    state = public_access.object_set_public(
         actor=as_actor(alice), bucket="team-files", key=file, public=True
     )
     assert (state.public, state.possible) == (False, False)
@@ -175,18 +181,18 @@ def test_block_public_access_gives_a_specific_refusal_not_a_success(alice, file)
     assert not acl_is_public("team-files", file)
     assert policy_of("team-files") is None
     outcome = AuditEvent.objects.get(action="object.set_public", phase="outcome")
-    assert (outcome.outcome, outcome.error_code) == ("failure", "PublicRefused")
+    assert (outcome.outcome, outcome.error_code) == ("failure", "PublicRefusedError")
     assert "Block Public Access" in outcome.message
 
 
 def test_acl_stored_but_not_honoured_falls_back_to_the_policy(alice, file, monkeypatch):
     """As on SeaweedFS: the ACL is accepted, yet strangers are refused until a policy allows them."""
 
-    def policy_only(url: str, *, timeout: float) -> int:
+    def policy_only(bucket: str, key: str, *, timeout: float) -> int:
         return 200 if s3.has_public_read_statement("team-files", file) else 403
 
-    monkeypatch.setattr(s3.access, "_anonymous_status", policy_only)
-    state = access.object_set_public(
+    monkeypatch.setattr(s3.public_access, "_anonymous_status", policy_only)
+    state = public_access.object_set_public(
         actor=as_actor(alice), bucket="team-files", key=file, public=True
     )
     assert (state.public, state.method) == (True, "policy")
@@ -201,8 +207,8 @@ def test_acl_stored_but_not_honoured_falls_back_to_the_policy(alice, file, monke
 
 
 def test_when_nothing_makes_it_public_the_change_is_undone(alice, file, monkeypatch):
-    monkeypatch.setattr(s3.access, "_anonymous_status", lambda url, *, timeout: 403)
-    state = access.object_set_public(
+    monkeypatch.setattr(s3.public_access, "_anonymous_status", lambda bucket, key, *, timeout: 403)
+    state = public_access.object_set_public(
         actor=as_actor(alice), bucket="team-files", key=file, public=True
     )
     assert (state.public, state.possible) == (False, False)
@@ -214,24 +220,31 @@ def test_when_nothing_makes_it_public_the_change_is_undone(alice, file, monkeypa
 def test_an_unreachable_public_endpoint_gives_unknown_not_success(alice, file, monkeypatch):
     attempts = []
 
-    def unreachable(url: str, *, timeout: float) -> int:
-        attempts.append(url)
-        raise urllib3.exceptions.ConnectTimeoutError("timed out")
+    def unreachable(bucket: str, key: str, *, timeout: float) -> int:
+        attempts.append(key)
+        raise ConnectTimeoutError(endpoint_url=s3.public_url(bucket, key))
 
-    monkeypatch.setattr(s3.access, "_anonymous_status", unreachable)
-    state = access.object_set_public(
+    monkeypatch.setattr(s3.public_access, "_anonymous_status", unreachable)
+    state = public_access.object_set_public(
         actor=as_actor(alice), bucket="team-files", key=file, public=True
     )
     assert state.public is None and state.label == "unknown"
     assert "could not check" in state.explanation and "ConnectTimeoutError" in state.explanation
     # Remembered for a minute: the object page does not wait for the timeout on every view.
-    again = access.object_public_state(actor=as_actor(alice), bucket="team-files", key=file)
+    again = public_access.object_public_state(actor=as_actor(alice), bucket="team-files", key=file)
     assert again.public is None and len(attempts) == 1
+
+
+def test_probe_of_an_endpoint_nobody_listens_on_says_so(settings):
+    settings.S3_PUBLIC_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    probe = s3.probe_anonymous("team-files", KEY)
+    assert (probe.status, probe.public) == (None, None)
+    assert probe.detail == "the public address did not answer: EndpointConnectionError"
 
 
 def test_wildcard_names_cannot_be_made_public_by_policy(alice, enforced_bucket):
     raw().put_object(Bucket="no-acls", Key="report*.pdf", Body=b"x")
-    state = access.object_set_public(
+    state = public_access.object_set_public(
         actor=as_actor(alice), bucket="no-acls", key="report*.pdf", public=True
     )
     assert state.public is False and not state.possible
@@ -253,30 +266,36 @@ def test_policy_that_would_grow_too_large_is_refused_with_a_reason(alice, enforc
     raw().put_bucket_policy(
         Bucket="no-acls", Policy=json.dumps({"Version": "2012-10-17", "Statement": filler})
     )
-    state = access.object_set_public(actor=as_actor(alice), bucket="no-acls", key=KEY, public=True)
+    state = public_access.object_set_public(
+        actor=as_actor(alice), bucket="no-acls", key=KEY, public=True
+    )
     assert state.public is False and "policy is full" in state.explanation
     assert len(policy_of("no-acls")["Statement"]) == 75
 
 
 def test_making_a_deleted_file_private_still_removes_its_statement(alice, enforced_bucket):
     actor = as_actor(alice)
-    access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
+    public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=True)
     raw().delete_object(Bucket="no-acls", Key=KEY)
-    access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=False)
+    public_access.object_set_public(actor=actor, bucket="no-acls", key=KEY, public=False)
     assert policy_of("no-acls") is None
 
 
-def test_making_a_missing_file_public_is_a_404(alice, bucket, probe):
-    with pytest.raises(s3.S3Error) as caught:
-        access.object_set_public(actor=as_actor(alice), bucket=bucket, key="nope.txt", public=True)
+def test_making_a_missing_file_public_is_a_404(alice, bucket):
+    with pytest.raises(ObjectError) as caught:
+        public_access.object_set_public(
+            actor=as_actor(alice), bucket=bucket, key="nope.txt", public=True
+        )
     assert caught.value.status == 404
 
 
 def test_reader_gets_403_and_outsider_404(bob, charlie, file):
     with pytest.raises(PermissionDenied):
-        access.object_set_public(actor=as_actor(bob), bucket="team-files", key=file, public=True)
+        public_access.object_set_public(
+            actor=as_actor(bob), bucket="team-files", key=file, public=True
+        )
     with pytest.raises(Http404):
-        access.object_set_public(
+        public_access.object_set_public(
             actor=as_actor(charlie), bucket="team-files", key=file, public=True
         )
     assert audit_rows(action="object.set_public") == [
@@ -288,10 +307,10 @@ def test_reader_gets_403_and_outsider_404(bob, charlie, file):
 
 def test_public_state_reports_method_and_what_is_possible(alice, bob, file, enforced_bucket):
     actor = as_actor(alice)
-    state = access.object_public_state(actor=as_actor(bob), bucket="team-files", key=file)
+    state = public_access.object_public_state(actor=as_actor(bob), bucket="team-files", key=file)
     assert (state.public, state.method, state.possible) == (False, "", True)
-    access.object_set_public(actor=actor, bucket="team-files", key=file, public=True)
-    state = access.object_public_state(actor=as_actor(bob), bucket="team-files", key=file)
+    public_access.object_set_public(actor=actor, bucket="team-files", key=file, public=True)
+    state = public_access.object_public_state(actor=as_actor(bob), bucket="team-files", key=file)
     assert (state.public, state.method) == (True, "acl")
     raw().put_public_access_block(
         Bucket="no-acls",
@@ -302,7 +321,7 @@ def test_public_state_reports_method_and_what_is_possible(alice, bob, file, enfo
             "RestrictPublicBuckets": True,
         },
     )
-    state = access.object_public_state(actor=actor, bucket="no-acls", key=KEY)
+    state = public_access.object_public_state(actor=actor, bucket="no-acls", key=KEY)
     assert not state.possible and "Block Public Access" in state.explanation
     assert ("object.public_state", "outcome", "success") in audit_rows(bucket="no-acls")
 
@@ -318,7 +337,9 @@ def test_a_broader_rule_is_reported_when_private_was_asked(alice, enforced_bucke
     raw().put_bucket_policy(
         Bucket="no-acls", Policy=json.dumps({"Version": "2012-10-17", "Statement": [everything]})
     )
-    state = access.object_set_public(actor=as_actor(alice), bucket="no-acls", key=KEY, public=False)
+    state = public_access.object_set_public(
+        actor=as_actor(alice), bucket="no-acls", key=KEY, public=False
+    )
     assert state.public is True
     assert "broader rule" in state.explanation
     assert policy_of("no-acls")["Statement"] == [everything]
