@@ -21,8 +21,8 @@ test-sqlite:
 
 test-postgres:
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
-		echo "== test suite on PostgreSQL ($(PG_URL)) =="; \
-		DATABASE_URL=$(PG_URL) $(BIN)/pytest; \
+		echo "== test suite on PostgreSQL ($(PG_URL)), without the browser and embedded-S3 tests =="; \
+		DATABASE_URL=$(PG_URL) $(BIN)/pytest --ignore=tests/browser --ignore=tests/integration; \
 	else \
 		echo "== PostgreSQL pass skipped: nothing answers on 127.0.0.1:5432 =="; \
 	fi
