@@ -337,3 +337,12 @@ def test_deleting_a_user_leaves_their_rows_and_the_chain_intact(db):
     row = AuditEvent.objects.get(action="auth.login")
     assert (row.actor_id, row.actor_name) == (user_id, "leaver")  # who it was, still
     assert audit.verify() == []
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("audit_seal", {"every": -1}), ("audit_verify", {"unsealed_minutes": -5})],
+)
+def test_commands_refuse_negative_durations_with_a_clear_message(db, command, option):
+    with pytest.raises(CommandError, match="0 or more"):
+        call_command(command, **option)

@@ -25,6 +25,11 @@ def test_admin_grants_a_bucket_and_reads_the_audit_trail(
     expect(page.get_by_text("was added successfully")).to_be_visible()
     assert BucketGrant.objects.get(bucket="granted-bucket").user == bob
 
+    # The grant change is in the trail, found with the action filter the admin offers.
+    page.goto(f"{live_server.url}/admin/sharing/auditevent/")
+    page.get_by_role("link", name="grant.create").click()
+    expect(page.locator("#result_list").get_by_text("granted-bucket")).to_be_visible()
+    expect(page.locator(".paginator")).to_contain_text("audit event")
     page.goto(f"{live_server.url}/admin/sharing/auditevent/")
     expect(page.get_by_role("link", name="login").first).to_be_visible()
     expect(page.get_by_text("Add audit event")).to_have_count(0)

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
 from sharing import audit
@@ -23,6 +23,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, every: float, **options) -> None:
+        if every < 0:
+            raise CommandError("--every takes a number of seconds, 0 or more.")
         if not every:
             self.stdout.write(f"{audit.seal()} rows sealed.")
             return

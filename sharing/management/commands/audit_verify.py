@@ -21,6 +21,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, unsealed_minutes: int, **options) -> None:
+        if unsealed_minutes < 0:
+            raise CommandError("--unsealed-minutes takes a number of minutes, 0 or more.")
         limit = datetime.timedelta(minutes=unsealed_minutes)
         problems = audit.verify(unsealed_limit=limit)
         for problem in problems:
