@@ -135,13 +135,23 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_S
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache holds what every process must see alike: the storage circuit breaker and the
+# link-password counters. A file cache under var/ serves one machine; several need REDIS_URL.
 REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
+# Hints that one process may keep to itself (a file just seen in storage).
+CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -209,9 +219,17 @@ if S3_EMBEDDED:
 S3_REGION = env("S3_REGION", "us-east-1")
 S3_ADDRESSING_STYLE = env("S3_ADDRESSING_STYLE", "path" if S3_ENDPOINT_URL else "auto")
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
-S3_CONNECT_TIMEOUT = env_int("S3_CONNECT_TIMEOUT", 3)
-S3_READ_TIMEOUT = env_int("S3_READ_TIMEOUT", 20)
+# A stalled storage must not stall the portal (sharing/s3/health.py): page calls give up within a
+# few seconds, long operations (copies, multipart completion) get a longer read timeout, and a
+# circuit breaker shared by all processes refuses S3 calls for a cool-down after repeated failures.
+S3_CONNECT_TIMEOUT = env_int("S3_CONNECT_TIMEOUT", 2)
+S3_READ_TIMEOUT = env_int("S3_READ_TIMEOUT", 3)
+S3_LONG_READ_TIMEOUT = env_int("S3_LONG_READ_TIMEOUT", 120)
 S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3)
+S3_REQUEST_BUDGET = env_int("S3_REQUEST_BUDGET", 5)
+S3_BREAKER_FAILURES = env_int("S3_BREAKER_FAILURES", 3)
+S3_BREAKER_WINDOW = env_int("S3_BREAKER_WINDOW", 30)
+S3_BREAKER_COOL_DOWN = env_int("S3_BREAKER_COOL_DOWN", 5)
 # SeaweedFS refuses a path segment over 255 bytes; AWS has no such limit (0 = none).
 S3_MAX_KEY_SEGMENT_BYTES = env_int("S3_MAX_KEY_SEGMENT_BYTES", 255 if S3_EMBEDDED else 0)
 

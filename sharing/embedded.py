@@ -142,6 +142,11 @@ class EmbeddedS3:
         return f"http://{HOST}:{self.ports['s3']}"
 
     @property
+    def pid(self) -> int | None:
+        """Return the server's process id while it runs (tests pause it to stall storage)."""
+        return self._process.pid if self._process else None
+
+    @property
     def credentials(self) -> Credentials:
         return load_or_create_credentials(self.data_dir)
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from sharing import s3
 from sharing.s3 import S3Error
 from sharing.services.errors import ServiceError
 
@@ -27,13 +28,15 @@ class ContentSecurityPolicyMiddleware:
 
 
 class StorageErrorMiddleware:
-    """Answer a storage failure or a service's refusal that a view did not handle, with its status."""
+    """Give the view's S3 calls one time budget; answer a storage failure or a service's refusal
+    that the view did not handle, with its status."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        with s3.request_budget():
+            return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, ServiceError):

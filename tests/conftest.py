@@ -41,7 +41,11 @@ def _test_settings(settings, tmp_path):
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": str(tmp_path),
-        }
+        },
+        "local": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"local-{tmp_path}",
+        },
     }
 
 

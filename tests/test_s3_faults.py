@@ -119,3 +119,93 @@ def test_refused_credentials_are_a_503_with_plain_words(settings, moto_s3):
         events.unregister("before-send.s3", respond)
     assert caught.value.status == 503
     assert "credentials" in caught.value.message
+
+
+def test_a_stalled_storage_costs_a_page_one_read_timeout(
+    client, admin_user, silent_endpoint, settings
+):
+    settings.S3_MAX_ATTEMPTS = 3
+    started = time.monotonic()
+    response = client_for(client, admin_user).get(reverse("bucket_list"))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    # One attempt of S3_READ_TIMEOUT (1 s here), not three: a timeout is not retried in a page.
+    assert elapsed < 2.5
+    row = AuditEvent.objects.filter(action="bucket.list", phase="outcome").get()
+    assert row.error_code == "ReadTimeoutError"
+
+
+def test_after_a_timeout_the_rest_of_the_request_does_not_wait(settings, silent_endpoint):
+    with s3.request_budget():
+        with pytest.raises(s3.S3Error):
+            s3.list_buckets()
+        started = time.monotonic()
+        with pytest.raises(s3.S3Error) as caught:
+            s3.head("any-bucket", "key")
+    assert time.monotonic() - started < 0.5
+    assert caught.value.code == "TimeBudgetSpent"
+    assert caught.value.status == 503
+
+
+def test_a_spent_budget_refuses_page_calls_but_not_long_operations(settings, moto_s3):
+    s3.create_bucket("budget-test")
+    s3.put_empty("budget-test", "a.txt")
+    with s3.request_budget(0):
+        with pytest.raises(s3.S3Error) as caught:
+            s3.head("budget-test", "a.txt")
+        assert caught.value.code == "TimeBudgetSpent"
+        s3.copy("budget-test", "a.txt", "budget-test", "b.txt")  # long: its own budget
+    assert s3.head("budget-test", "b.txt") is not None
+
+
+def test_repeated_failures_open_the_breaker_for_everyone(
+    client, admin_user, silent_endpoint, settings
+):
+    settings.S3_BREAKER_FAILURES = 3
+    admin = client_for(client, admin_user)
+    for _ in range(3):
+        assert admin.get(reverse("bucket_list")).status_code == 503
+    assert s3.breaker_is_open()
+    started = time.monotonic()
+    response = admin.get(reverse("bucket_list"))
+    assert time.monotonic() - started < 0.5
+    assert response.status_code == 503
+    assert b"stopped trying" in response.content
+    row = AuditEvent.objects.filter(action="bucket.list", phase="outcome").order_by("id").last()
+    assert row.error_code == "StorageUnavailable"
+    # Pages that need only the database answer at once.
+    started = time.monotonic()
+    assert admin.get(reverse("link_list")).status_code == 200
+    assert admin.get(reverse("admin:sharing_auditevent_changelist")).status_code == 200
+    assert time.monotonic() - started < 1
+
+
+def test_the_breaker_closes_after_its_cool_down_when_storage_answers(
+    client, admin_user, settings, moto_s3
+):
+    settings.S3_BREAKER_FAILURES = 2
+    settings.S3_BREAKER_COOL_DOWN = 1
+    respond, _ = _always(500, "InternalError")
+    events = s3.client().meta.events
+    events.register_first("before-send.s3", respond)
+    try:
+        for _ in range(2):
+            with pytest.raises(s3.S3Error):
+                s3.list_buckets()
+    finally:
+        events.unregister("before-send.s3", respond)
+    with pytest.raises(s3.S3Error) as caught:
+        s3.list_buckets()
+    assert caught.value.code == "StorageUnavailable"
+    time.sleep(1.2)
+    assert client_for(client, admin_user).get(reverse("bucket_list")).status_code == 200
+    assert not s3.breaker_is_open()
+
+
+def test_client_errors_do_not_count_as_storage_failures(settings, moto_s3):
+    settings.S3_BREAKER_FAILURES = 2
+    for _ in range(3):
+        with pytest.raises(s3.S3Error) as caught:
+            s3.list_page("no-such-bucket")
+        assert caught.value.status == 404
+    assert not s3.breaker_is_open()

@@ -23,6 +23,7 @@ from sharing.s3.core import (
     reset_request_id,
     uses_temporary_credentials,
 )
+from sharing.s3.health import breaker_is_open, long_call, request_budget
 from sharing.s3.objects import (
     MAX_PRESIGN_SECONDS,
     DeleteResult,
@@ -81,6 +82,10 @@ __all__ = [
     "last_request_id",
     "reset_request_id",
     "uses_temporary_credentials",
+    # health: the circuit breaker and the time budget
+    "breaker_is_open",
+    "long_call",
+    "request_budget",
     # buckets
     "abort_incomplete_uploads_after",
     "allow_public_access",

@@ -12,8 +12,10 @@ from sharing.s3.core import (
     S3Error,
     _batches,
     client,
+    long_client,
     translated,
 )
+from sharing.s3.health import long_call
 
 
 @translated
@@ -76,9 +78,10 @@ def _all_object_identifiers(name: str) -> Iterator[dict[str, str]]:
 
 
 @translated
+@long_call()
 def empty_bucket(name: str) -> int:
     """Delete every object and abort every unfinished upload in a bucket; return objects deleted."""
-    s3 = client()
+    s3 = long_client()
     deleted = 0
     for batch in _batches(_all_object_identifiers(name)):
         response = s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})

@@ -120,7 +120,7 @@ def _remember_request_id(parsed: dict[str, Any] | None = None, **_: Any) -> None
     _request_id.set(metadata.get("RequestId") or metadata.get("HostId") or "")
 
 
-def _settings_key() -> tuple:
+def _settings_key(*, read_timeout: int | None = None) -> tuple:
     return (
         settings.S3_ENDPOINT_URL or None,
         settings.S3_REGION,
@@ -129,7 +129,7 @@ def _settings_key() -> tuple:
         settings.S3_SESSION_TOKEN or None,
         settings.S3_ADDRESSING_STYLE,
         settings.S3_CONNECT_TIMEOUT,
-        settings.S3_READ_TIMEOUT,
+        read_timeout or settings.S3_READ_TIMEOUT,
         settings.S3_MAX_ATTEMPTS,
     )
 
@@ -173,12 +173,20 @@ def _build_client(key: tuple) -> Any:
     )
     client = _session(access, secret, token).client("s3", endpoint_url=endpoint, config=config)
     client.meta.events.register("after-call.s3", _remember_request_id)
+    from sharing.s3 import health  # imports this module: the breaker's errors are S3Errors
+
+    health.register(client)
     return client
 
 
 def client() -> Any:
     """Return the boto3 client for the configured endpoint (built once per configuration)."""
     return _build_client(_settings_key())
+
+
+def long_client() -> Any:
+    """Return the client for long operations (copies, multipart completion): a longer read timeout."""
+    return _build_client(_settings_key(read_timeout=settings.S3_LONG_READ_TIMEOUT))
 
 
 def presign_client() -> Any:

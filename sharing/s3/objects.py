@@ -15,9 +15,11 @@ from sharing.s3.core import (
     S3Error,
     _batches,
     client,
+    long_client,
     presign_client,
     translated,
 )
+from sharing.s3.health import long_call
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit; botocore signs longer ones without complaint
 # Above 64 MiB, copy by UploadPartCopy in 64 MiB parts (objects over CopyObject's 5 GiB limit
@@ -135,13 +137,14 @@ def put_empty(bucket: str, key: str) -> None:
 
 
 @translated
+@long_call()
 def copy(src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
     """Copy an object, by multipart copy when it is larger than CopyObject allows."""
     config = TransferConfig(
         multipart_threshold=MULTIPART_COPY_THRESHOLD, multipart_chunksize=COPY_CHUNK
     )
     # The managed copy checks each part's answer: a 200 carrying an error body still raises.
-    client().copy({"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key, Config=config)
+    long_client().copy({"Bucket": src_bucket, "Key": src_key}, dst_bucket, dst_key, Config=config)
 
 
 @translated
@@ -151,12 +154,13 @@ def delete(bucket: str, key: str) -> None:
 
 
 @translated
+@long_call()
 def delete_many(bucket: str, keys: list[str]) -> DeleteResult:
     """Delete keys in batches of 1000; return what was deleted and what failed with which code."""
     deleted: list[str] = []
     failed: dict[str, str] = {}
     for batch in _batches({"Key": key} for key in keys):
-        response = client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        response = long_client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
         errors = {error["Key"]: error.get("Code", "") for error in response.get("Errors", [])}
         failed.update(errors)
         deleted.extend(item["Key"] for item in batch if item["Key"] not in errors)

@@ -18,9 +18,11 @@ from sharing.s3.core import (
     UNAVAILABLE,
     S3Error,
     client,
+    long_client,
     presign_client,
     translated,
 )
+from sharing.s3.health import long_call
 
 __all__ = [
     "MAX_PARTS",
@@ -169,6 +171,7 @@ def list_parts(bucket: str, key: str, *, upload_id: str) -> list[Part]:
 
 
 @translated
+@long_call()
 def complete_multipart(
     bucket: str, key: str, *, upload_id: str, parts: list[Part], if_none_match: bool
 ) -> None:
@@ -184,7 +187,7 @@ def complete_multipart(
     if if_none_match:
         params["IfNoneMatch"] = "*"
     try:
-        client().complete_multipart_upload(**params)
+        long_client().complete_multipart_upload(**params)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
             raise S3Error(OVERWRITTEN_MEANWHILE, status=409, code="PreconditionFailed") from error
@@ -256,7 +259,7 @@ def stream_put(url: str, *, length: int, stream: BinaryIO, headers: dict[str, st
         http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
     )
     connection = connection_class(
-        target.hostname, target.port, timeout=max(settings.S3_READ_TIMEOUT, 30)
+        target.hostname, target.port, timeout=settings.S3_LONG_READ_TIMEOUT
     )
     try:
         connection.putrequest("PUT", f"{target.path}?{target.query}", skip_accept_encoding=True)

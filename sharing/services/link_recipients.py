@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -72,7 +72,7 @@ def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo
         info = s3.head(link.bucket, link.key)
         call.message = f"Link {link.pk}" + (": the file is gone." if info is None else ".")
     if info is not None:
-        cache.set(_seen_key(link), True, timeout=FILE_SEEN_SECONDS)
+        caches["local"].set(_seen_key(link), True, timeout=FILE_SEEN_SECONDS)
     return info
 
 
@@ -135,7 +135,7 @@ def link_download(*, actor: Actor, token: str, password: str = "") -> str:
     # that a password or S3 is never asked about a link that cannot be used.
     link = _find(actor=actor, token=token, action=action, with_status=False)
     actor = _recipient(actor, link.recipient_email)
-    file_seen = cache.get(_seen_key(link))
+    file_seen = caches["local"].get(_seen_key(link))
     if link.password_hash or not file_seen:
         link.status = _status_of(link)
         _require_usable(actor=actor, link=link, action=action)
