@@ -1,5 +1,7 @@
 """S3 Portal settings: one file, read from the environment (see .env.example)."""
 
+import datetime
+import json
 import os
 import secrets
 import tempfile
@@ -53,12 +55,28 @@ def generated_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def recorded_ports(path: Path) -> dict[str, int]:
+    """Return the ports `make run` recorded in path while it serves ({} when it does not)."""
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {name: value for name, value in recorded.items() if type(value) is int}
+
+
+# `make run` records the ports it serves on (runportal), so that a command run later from a plain
+# shell reaches the same servers; PORT or S3_PORT in the environment still wins.
+RUNTIME_FILE = VAR_DIR / "runtime.json"
+_recorded = recorded_ports(RUNTIME_FILE)
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or generated_secret("secret_key")
 # The audit rows' MAC key: never in the database, so that whoever can write the database cannot
 # forge rows (sharing/audit/trail.py). Generated into var/ for the embedded default.
 AUDIT_KEY = env("AUDIT_KEY") or generated_secret("audit_key")
-PORT = env_int("PORT", 8000)
+PORT = env_int("PORT", _recorded.get("port", 8000))
 SITE_URL = env("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL)
@@ -72,6 +90,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "sharing",
 ]
 
@@ -86,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "sharing.middleware.StorageErrorMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "s3portal.urls"
@@ -108,7 +128,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60
+        env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+        # A kept connection that the server closed (restart, idle timeout) is replaced before
+        # use instead of failing the next request.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -162,8 +186,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "bucket_list"
 LOGOUT_REDIRECT_URL = "login"
-LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
-LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
+# Login throttling by django-axes: failures are counted in the database (so every process sees
+# them) per account and per address; a success resets nothing, so logging in to one's own account
+# does not buy more guesses at another's. Counts fall off after LOGIN_FAILURE_WINDOW seconds.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=env_int("LOGIN_FAILURE_WINDOW", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "sharing.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "sharing.views.auth.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # logins are in the audit trail
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
@@ -207,7 +243,7 @@ S3_ACCESS_KEY_ID = env("S3_ACCESS_KEY_ID")
 S3_SECRET_ACCESS_KEY = env("S3_SECRET_ACCESS_KEY")
 S3_SESSION_TOKEN = env("S3_SESSION_TOKEN")
 S3_EMBEDDED = env_bool("S3_EMBEDDED", not (S3_ENDPOINT_URL or S3_ACCESS_KEY_ID))
-S3_PORT = env_int("S3_PORT", 8333)
+S3_PORT = env_int("S3_PORT", _recorded.get("s3_port", 8333))
 S3_EMBEDDED_DIR = VAR_DIR / "s3"
 if S3_EMBEDDED:
     from sharing.embedded import load_or_create_credentials
@@ -265,14 +301,35 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 
+# Share tokens and secret query values are redacted from every log line and error report
+# (sharing/logs.py); runportal gives gunicorn's access and error logs the same filter.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact": {"()": "sharing.logs.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["redact", "require_debug_false"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        # Django's default handlers of these two write unfiltered: replaced by the ones above.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["console"], "propagate": False},
+        "botocore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
 }
+DEFAULT_EXCEPTION_REPORTER = "sharing.logs.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sharing.logs.RedactingExceptionReporterFilter"
 
 # Share links
 LINK_PASSWORD_MIN_LENGTH = env_int("LINK_PASSWORD_MIN_LENGTH", 8)

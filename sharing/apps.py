@@ -6,4 +6,9 @@ class SharingConfig(AppConfig):
     verbose_name = "S3 Portal"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from sharing import checks  # noqa: F401  (registers the system checks)
+        from sharing.keys import BucketNameConverter
+
+        register_converter(BucketNameConverter, "bucket")  # before any URLconf is read

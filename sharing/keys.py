@@ -61,3 +61,16 @@ def clean_object_key(value: str) -> str:
     if not value or len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise ValidationError("No valid file was given.", code="invalid_key")
     return value
+
+
+class BucketNameConverter:
+    """A bucket name in a URL (`<bucket:bucket>`): what S3 clients accept (botocore's rule), so
+    that any other name is a 404 that never reaches storage. New buckets follow forms.py's rules."""
+
+    regex = r"[A-Za-z0-9._-]{1,255}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value

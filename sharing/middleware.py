@@ -1,15 +1,19 @@
 """Response headers, the storage-error page and the page of a refusal no view answered."""
 
+import logging
 from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from sharing import s3
 from sharing.s3 import S3Error
-from sharing.services.errors import ServiceError
+from sharing.services.errors import DATABASE_UNAVAILABLE, ServiceError
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicyMiddleware:
@@ -39,6 +43,11 @@ class StorageErrorMiddleware:
             return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            # The database is down or stays locked: say so, rather than the generic 500.
+            logger.exception("Database unavailable during %s", request.path)
+            context = {"code": 503, "title": "Database unavailable", "detail": DATABASE_UNAVAILABLE}
+            return render(request, "error.html", context, status=503)
         if isinstance(exception, ServiceError):
             status = exception.status
             title = HTTPStatus(status).phrase.capitalize()

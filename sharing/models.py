@@ -13,6 +13,16 @@ class Role(models.TextChoices):
     WRITE = "write", "Write"
     MANAGE = "manage", "Manage"
 
+    @classmethod
+    def at_least(cls, role: str) -> list[str]:
+        """Return the roles that include `role` (read < write < manage)."""
+        order = list(cls.values)
+        return order[order.index(role) :]
+
+
+# Handing out access to a file needs write: readers cannot (permissions.py holds the full table).
+SHARE_ROLE = Role.WRITE
+
 
 class BucketGrantQuerySet(models.QuerySet):
     def reaching(self, user) -> "BucketGrantQuerySet":
@@ -62,6 +72,9 @@ class Outcome(models.TextChoices):
     SUCCESS = "success", "Success"
     FAILURE = "failure", "Failure"
     DENIED = "denied", "Denied"
+    # Refused input (a bad name, expiry or address): nothing was asked of S3; DENIED is for
+    # who may not act at all, FAILURE for an action that was tried and failed.
+    REFUSED = "refused", "Refused"
     UNKNOWN = "unknown", "Unknown (never completed)"
 
 
@@ -180,11 +193,11 @@ class ShareLinkQuerySet(models.QuerySet):
         """Annotate each link with `status`: active, or the first reason it cannot be used."""
         # Subqueries rather than joins, so that an UPDATE filtered on the status stays one
         # statement whose conditions the database re-checks on the row it changes.
-        creator_may_read = get_user_model().objects.filter(
+        creator_may_share = get_user_model().objects.filter(
             Q(is_superuser=True)
             | Exists(
                 BucketGrant.objects.reaching(OuterRef("pk")).filter(
-                    bucket=OuterRef(OuterRef("bucket"))
+                    bucket=OuterRef(OuterRef("bucket")), role__in=Role.at_least(SHARE_ROLE)
                 )
             ),
             pk=OuterRef("creator_id"),
@@ -194,7 +207,7 @@ class ShareLinkQuerySet(models.QuerySet):
             (LinkStatus.REVOKED, Q(revoked_at__isnull=False)),
             (LinkStatus.EXPIRED, Q(expires_at__lte=now)),
             (LinkStatus.USED_UP, Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))),
-            (LinkStatus.DISABLED, ~Exists(creator_may_read)),
+            (LinkStatus.DISABLED, ~Exists(creator_may_share)),
         ]
         status = Case(
             *[When(condition, then=Value(reason)) for reason, condition in reasons],

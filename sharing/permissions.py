@@ -5,9 +5,23 @@ from django.http import Http404
 
 from sharing import audit
 from sharing.audit import Actor
+from sharing.models import SHARE_ROLE as SHARE_ROLE  # the links' rule needs it too
 from sharing.models import BucketGrant, Outcome, Role
 
 ROLE_RANK = {Role.READ: 1, Role.WRITE: 2, Role.MANAGE: 3}
+# What each role may do (the README's table, walked by tests/test_roles.py):
+# read: browse, metadata, download, copy out of the bucket;
+# write: also upload, create folders, move, rename and delete files, share links and emails;
+# manage: also raw presigned URLs (they cannot be revoked), public/private, delete the bucket.
+WRITE_ROLE = Role.WRITE
+PRESIGN_ROLE = Role.MANAGE
+PUBLIC_ROLE = Role.MANAGE
+BUCKET_ROLE = Role.MANAGE
+
+
+def allows(role: str | None, needed: str) -> bool:
+    """Return whether `role` (None: no access) includes `needed`."""
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK[needed]
 
 
 def visible_roles(user) -> dict[str, str] | None:
@@ -47,7 +61,7 @@ def require(*, actor: Actor, bucket: str, role: str, action: str) -> str:
         )
         # Existence stays hidden: the answer is the same as for a bucket that does not exist.
         raise Http404("No such bucket.")
-    if ROLE_RANK[granted] < ROLE_RANK[role]:
+    if not allows(granted, role):
         audit.record(
             actor=actor,
             action=action,

@@ -162,7 +162,7 @@ def writable_buckets(*, actor: Actor) -> list[str]:
     return [
         row.name
         for row in bucket_rows(actor=actor)
-        if permissions.ROLE_RANK[row.role] >= permissions.ROLE_RANK[Role.WRITE]
+        if permissions.allows(row.role, permissions.WRITE_ROLE)
     ]
 
 

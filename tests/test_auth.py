@@ -1,9 +1,13 @@
 """Login, logout, throttling, redirects and CSRF."""
 
+import datetime
+import time
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from sharing.models import AuditEvent
 from tests.conftest import PASSWORD, audit_rows, client_for
 
 
@@ -29,14 +33,48 @@ def test_wrong_password_is_audited_and_message_shown(client, alice):
     assert audit_rows(action="login") == [("login", "event", "failure")]
 
 
-def test_login_is_throttled_per_address(client, alice, settings):
-    settings.LOGIN_FAILURE_LIMIT = 3
-    for _ in range(3):
-        login(client, password="wrong")
+def test_login_is_throttled_per_address(client, alice, bob, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for name in ("alice", "bob", "nobody"):
+        login(client, username=name, password="wrong")
     response = login(client)  # even the right password is refused while throttled
     assert response.status_code == 429
     assert b"Too many failed attempts" in response.content
+    assert b"correct username and password" not in response.content
     assert audit_rows(action="login")[-1] == ("login", "event", "denied")
+
+
+def test_login_is_throttled_per_account_whatever_the_address(client, alice, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for number in range(3):
+        login(Client(REMOTE_ADDR=f"203.0.113.{number}"), password="wrong")
+    response = login(Client(REMOTE_ADDR="198.51.100.7"))
+    assert response.status_code == 429
+    row = AuditEvent.objects.filter(action="login").order_by("id").last()
+    assert (row.outcome, row.actor_name, row.client_ip) == ("denied", "alice", "198.51.100.7")
+
+
+def test_ones_own_login_does_not_buy_more_guesses_at_another_account(client, alice, bob, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    refused = 0
+    for _ in range(10):
+        for _ in range(4):
+            refused += login(Client(), username="alice", password="guess").status_code == 429
+        bob_client = Client()
+        login(bob_client, username="bob")
+        bob_client.post(reverse("logout"))
+    assert refused == 36  # the 5th and every later guess at alice's password is refused
+    assert login(client).status_code == 429
+
+
+def test_the_failures_fall_off_after_the_window(client, alice, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    settings.AXES_COOLOFF_TIME = datetime.timedelta(seconds=1)
+    for _ in range(2):
+        login(client, password="wrong")
+    assert login(client).status_code == 429
+    time.sleep(1.1)
+    assert login(client).status_code == 302
 
 
 def test_session_is_rotated_at_login(client, alice):

@@ -4,8 +4,7 @@ import pytest
 from django.urls import reverse
 
 from sharing.forms import bucket_name_problem
-from sharing.models import AuditEvent
-from tests.conftest import client_for
+from tests.conftest import audit_rows, client_for
 
 INVALID = [
     "",
@@ -48,7 +47,8 @@ def test_create_form_refuses_without_touching_s3(client, alice, moto_s3, name):
     response = client_for(client, alice).post(reverse("bucket_create"), {"name": name})
     assert response.status_code == 400
     assert b"form-errors" in response.content
-    assert not AuditEvent.objects.filter(action="bucket.create").exists()
+    # The refusal is the only row: no intent, so S3 was never asked.
+    assert audit_rows(action="bucket.create") == [("bucket.create", "event", "refused")]
 
 
 def test_reason_is_specific():

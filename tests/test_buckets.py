@@ -120,7 +120,8 @@ def test_invalid_name_is_refused_before_any_s3_call(client, alice, moto_s3):
     response = client_for(client, alice).post(reverse("bucket_create"), {"name": "My_Bucket"})
     assert response.status_code == 400
     assert "lowercase letters" in response.content.decode()
-    assert not AuditEvent.objects.filter(action="bucket.create").exists()
+    # The refusal is the only row: no intent, so S3 was never asked.
+    assert audit_rows(action="bucket.create") == [("bucket.create", "event", "refused")]
 
 
 def test_delete_empty_bucket(client, alice, bucket):

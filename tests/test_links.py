@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from sharing import services
+from sharing import s3, services
 from sharing.audit import Actor
 from sharing.models import AuditEvent, BucketGrant, ShareLink
 from sharing.services import link_emails, link_recipients, links, public_access
@@ -27,6 +27,10 @@ from tests.conftest import audit_rows, client_for
 KEY = "docs/plan ü.txt"
 BODY = b"the plan, version 3"
 UA = "Mozilla/5.0 (Recipient)"
+
+
+def make_writer(user) -> None:
+    BucketGrant.objects.filter(user=user, bucket="team-files").update(role="write")
 
 
 def raw():
@@ -191,7 +195,13 @@ def test_download_limit_must_be_sensible(alice, file, limit):
         )
 
 
-def test_reader_may_share_outsider_may_not(bob, charlie, file):
+def test_sharing_needs_write_readers_and_outsiders_may_not(bob, charlie, file):
+    with pytest.raises(PermissionDenied):
+        links.link_create(
+            actor=as_actor(bob), bucket="team-files", key=file, expires_at=in_hours(1)
+        )
+    assert not ShareLink.objects.exists()
+    make_writer(bob)
     assert links.link_create(
         actor=as_actor(bob), bucket="team-files", key=file, expires_at=in_hours(1)
     ).token
@@ -382,6 +392,7 @@ def test_deactivated_creator_stops_their_links(client, alice, new_link):
 
 
 def test_creator_who_lost_access_stops_their_links(client, bob, file):
+    make_writer(bob)
     new = links.link_create(
         actor=as_actor(bob), bucket="team-files", key=file, expires_at=in_hours(1)
     )
@@ -389,11 +400,22 @@ def test_creator_who_lost_access_stops_their_links(client, bob, file):
     assert download(client, new.token).status_code == 410
 
 
+def test_creator_demoted_to_read_stops_their_links(client, bob, file):
+    make_writer(bob)
+    new = links.link_create(
+        actor=as_actor(bob), bucket="team-files", key=file, expires_at=in_hours(1)
+    )
+    assert client.get(public_url(new.token)).status_code == 200
+    BucketGrant.objects.filter(user=bob).update(role="read")
+    assert download(client, new.token).status_code == 410
+    assert ShareLink.objects.get().downloads == 0
+
+
 def test_grant_through_a_group_keeps_links_alive_until_it_goes(client, bob, file):
     team = Group.objects.create(name="team")
     bob.groups.add(team)
     BucketGrant.objects.filter(user=bob).delete()
-    BucketGrant.objects.create(group=team, bucket="team-files", role="read")
+    BucketGrant.objects.create(group=team, bucket="team-files", role="write")
     new = links.link_create(
         actor=as_actor(bob), bucket="team-files", key=file, expires_at=in_hours(1)
     )
@@ -474,7 +496,7 @@ def test_page_then_downloads_work_for_every_kind_of_creator(client, bob, admin_u
         team = Group.objects.create(name="team")
         bob.groups.add(team)
         BucketGrant.objects.filter(user=bob).delete()
-        BucketGrant.objects.create(group=team, bucket="team-files", role="read")
+        BucketGrant.objects.create(group=team, bucket="team-files", role="write")
         user = bob
     new = links.link_create(
         actor=as_actor(user), bucket="team-files", key=file, expires_at=in_hours(1)
@@ -630,6 +652,7 @@ def test_extend_view(client, alice, new_link):
 
 
 def test_my_links_lists_only_mine_with_status(client, alice, bob, file, new_link):
+    make_writer(bob)
     links.link_create(actor=as_actor(bob), bucket="team-files", key=file, expires_at=in_hours(1))
     links.link_revoke(actor=as_actor(alice), link=new_link.link)
     response = client_for(client, alice).get(reverse("link_list"))
@@ -1005,9 +1028,22 @@ def test_recipient_page_with_storage_down_is_a_clear_503(client, new_link, setti
     assert response["Cache-Control"] == "no-store"
 
 
-def test_sharing_page_works_for_a_reader(client, bob, file):
+def test_sharing_page_tells_a_reader_that_sharing_needs_write(client, bob, file):
     response = client_for(client, bob).get(
         reverse("object_sharing", args=["team-files"]), {"key": file}
     )
+    html = response.content.decode()
     assert response.status_code == 200
-    assert 'data-testid="create-link"' in response.content.decode()
+    assert 'data-testid="create-link"' not in html and 'data-testid="no-sharing"' in html
+    assert 'data-testid="raw-presign"' not in html
+
+
+def test_a_dead_links_page_answers_while_storage_is_out_of_reach(client, alice, new_link, settings):
+    links.link_revoke(actor=as_actor(alice), link=new_link.link)
+    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens: every S3 call fails
+    settings.S3_BREAKER_FAILURES = 1
+    with pytest.raises(s3.S3Error):
+        s3.list_buckets()
+    assert s3.breaker_is_open()
+    assert client.get(public_url(new_link.token)).status_code == 410
+    assert download(client, new_link.token).status_code == 410

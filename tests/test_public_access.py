@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from sharing import s3
 from sharing.audit import Actor
-from sharing.models import AuditEvent
+from sharing.models import AuditEvent, BucketGrant
 from sharing.services import public_access
 from sharing.services.objects import ObjectError
 from tests.conftest import audit_rows, client_for
@@ -63,7 +63,7 @@ def file(bucket) -> str:
 @pytest.fixture
 def enforced_bucket(moto_s3, alice, probe) -> str:
     """A bucket with ACLs disabled (Object Ownership: bucket owner enforced), as new AWS buckets."""
-    from sharing.models import BucketGrant, Role
+    from sharing.models import Role
 
     raw().create_bucket(Bucket="no-acls", ObjectOwnership="BucketOwnerEnforced")
     raw().put_object(Bucket="no-acls", Key=KEY, Body=b"data")
@@ -451,7 +451,7 @@ def test_toggle_with_storage_down_gives_503(client, alice, file, settings):
     assert public_post(client, file).status_code == 503
 
 
-def test_object_page_shows_the_panel_and_only_writers_get_the_toggle(client, alice, bob, file):
+def test_object_page_shows_the_panel_and_only_managers_get_the_toggle(client, alice, bob, file):
     page = client_for(client, alice).get(
         reverse("object_detail", args=["team-files"]), {"key": file}
     )
@@ -465,7 +465,15 @@ def test_object_page_shows_the_panel_and_only_writers_get_the_toggle(client, ali
         .content.decode()
     )
     assert 'data-testid="sharing-panel"' in html and 'data-testid="make-public"' not in html
-    assert 'data-testid="create-link"' in html  # readers may share links
+    assert 'data-testid="create-link"' not in html  # readers cannot hand out access
+    BucketGrant.objects.filter(user=bob).update(role="write")
+    html = (
+        client_for(client, bob)
+        .get(reverse("object_detail", args=["team-files"]), {"key": file})
+        .content.decode()
+    )
+    assert 'data-testid="create-link"' in html and 'data-testid="make-public"' not in html
+    assert 'data-testid="raw-presign"' not in html
 
 
 def test_sharing_page_needs_access(client, charlie, file):

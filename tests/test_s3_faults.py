@@ -209,3 +209,22 @@ def test_client_errors_do_not_count_as_storage_failures(settings, moto_s3):
             s3.list_page("no-such-bucket")
         assert caught.value.status == 404
     assert not s3.breaker_is_open()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/b/b%C3%BCcket/", "/b/bucket%20name/share/?key=x", "/b/a%2Fb/object/?key=x", "/b/x%00y/"],
+)
+def test_names_storage_would_refuse_are_404_without_asking_it(
+    client, admin_user, dead_endpoint, path
+):
+    response = client_for(client, admin_user).get(path)
+    assert response.status_code == 404
+    assert not AuditEvent.objects.filter(phase="intent").exists()
+
+
+def test_a_name_botocore_refuses_is_a_400_not_a_storage_outage(settings, moto_s3):
+    with pytest.raises(s3.S3Error) as caught:
+        s3.list_page("bucket name")
+    assert caught.value.status == 400
+    assert not s3.breaker_is_open()

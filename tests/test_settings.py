@@ -1,6 +1,7 @@
 """Settings from the environment, system checks, and the production deploy check."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,26 @@ def test_check_upload_part_size(settings, part_bytes):
 def test_upload_part_sizes_s3_accepts_pass(settings, part_bytes):
     settings.UPLOAD_PART_BYTES = part_bytes
     assert "sharing.E006" not in check_ids(settings)
+
+
+def test_the_storage_breaker_is_shared_by_processes_by_default(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    env = {
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}",
+        "S3_ACCESS_KEY_ID": "key",
+        "S3_SECRET_ACCESS_KEY": "secret",
+        "S3_BREAKER_COOL_DOWN": "60",
+    }
+    fail_three_times = (
+        "from sharing import s3\n"
+        "for _ in range(3):\n"
+        "    try: s3.list_buckets()\n"
+        "    except s3.S3Error as error: print(error.code)\n"
+    )
+    first = manage("shell", "--no-imports", "-c", fail_three_times, env=env, tmp_path=tmp_path)
+    assert first.stdout.split() == ["EndpointConnectionError"] * 3
+    ask = "from sharing import s3; print(s3.breaker_is_open())"
+    second = manage("shell", "--no-imports", "-c", ask, env=env, tmp_path=tmp_path)
+    assert second.stdout.strip() == "True"

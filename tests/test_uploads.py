@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError, connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -140,15 +141,54 @@ ENDPOINTS = [
 
 
 @pytest.mark.parametrize(("name", "args"), ENDPOINTS)
-def test_endpoints_need_login(client, bucket, name, args):
+def test_endpoints_need_login_and_say_so_in_json(client, bucket, name, args):
     response = client.post(reverse(name, args=args), "{}", content_type="application/json")
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response.status_code == 401
+    assert "log in again" in response.json()["error"]
 
 
 @pytest.mark.parametrize(("name", "args"), ENDPOINTS)
-def test_get_on_a_state_change_is_refused(client, alice, bucket, name, args):
-    assert client_for(client, alice).get(reverse(name, args=args)).status_code == 405
+def test_get_on_a_state_change_is_refused_in_json(client, alice, bucket, name, args):
+    response = client_for(client, alice).get(reverse(name, args=args))
+    assert response.status_code == 405
+    assert response["Allow"] == "POST" and response.json()["error"] == "Use POST."
+
+
+def _refuse_writes(execute, sql, params, many, context):
+    if sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+        raise OperationalError("database is locked")
+    return execute(sql, params, many, context)
+
+
+def test_a_database_failure_is_a_json_503(client, alice, bucket):
+    client_for(client, alice)
+    with connection.execute_wrapper(_refuse_writes):
+        status, body = post(client, "upload_create", {"key": "a.txt", "size": 1}, bucket)
+    assert status == 503
+    assert "database is busy" in body["error"]
+    assert unfinished(boto3.client("s3", region_name="us-east-1")) == []
+
+
+def test_an_unexpected_failure_is_a_json_500_not_a_page(client, alice, bucket):
+    client_for(client, alice)
+    with connection.execute_wrapper(_fail_everything):
+        status, body = post(client, "upload_prepare", {"files": []}, bucket)
+    assert status == 500
+    assert "went wrong" in body["error"]
+
+
+def _fail_everything(execute, sql, params, many, context):
+    if sql.lstrip().upper().startswith("INSERT"):
+        raise RuntimeError("a bug")
+    return execute(sql, params, many, context)
+
+
+def test_a_database_failure_on_a_page_is_a_clear_503(client, alice, moto_s3):
+    client_for(client, alice)
+    with connection.execute_wrapper(_refuse_writes):
+        response = client.post(reverse("bucket_create"), {"name": "fresh-bucket"})
+    assert response.status_code == 503
+    assert b"Database unavailable" in response.content
 
 
 @pytest.mark.parametrize(("user", "status"), [("charlie", 404), ("bob", 403)])

@@ -5,15 +5,20 @@ audit/trail.py.
 """
 
 import datetime
+import re
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from sharing import s3
@@ -27,15 +32,25 @@ __all__ = [
     "Event",
     "Problem",
     "client_ip",
+    "csrf_failure",
+    "form_refusal",
     "reconcile",
     "record",
     "record_many",
+    "refusals",
     "s3_batch",
     "s3_call",
     "seal",
     "verify",
 ]
 UNSEALED_LIMIT = datetime.timedelta(minutes=10)
+REFUSED_VALUE_CHARS = 100  # enough to recognise a refused name; the message holds 500 in all
+# A field is secret when its widget hides it or its name says so: its value is never recorded.
+SECRET_FIELD_WORDS = ("password", "token", "secret")
+# URLs whose last part is a secret (a share link's token, a signed upload answer): only the
+# part before it is recorded.
+TOKEN_URL_NAMES = ("link_public", "upload_answer", "upload_proxy")
+URL_PART_PLACEHOLDER = "PLACEHOLDER0"
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,9 @@ class Actor:
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> "Actor":
-        user = request.user if request.user.is_authenticated else None
+        # getattr: a CSRF failure may be answered before the session's user is known.
+        user = getattr(request, "user", None)
+        user = user if user is not None and user.is_authenticated else None
         return cls(
             user=user,
             ip=client_ip(request),
@@ -130,7 +147,7 @@ def _event_fields(event: Event) -> dict[str, Any]:
         "phase": Phase.EVENT,
         "action": event.action,
         "outcome": event.outcome,
-        "bucket": event.bucket,
+        "bucket": event.bucket[:63],
         "key": event.key[:1024],
         "message": event.message[:500],
         "error_code": event.error_code[:100],
@@ -141,6 +158,123 @@ def _event_fields(event: Event) -> dict[str, Any]:
 def record_many(events: list[Event]) -> None:
     """Append several self-contained events in one insert."""
     trail.append([_event_fields(event) for event in events])
+
+
+def form_refusal(
+    *, actor: Actor, action: str, form: forms.Form, bucket: str = "", key: str = ""
+) -> None:
+    """Record input a form refused: each field's errors and value, never a secret field's value."""
+    record(
+        actor=actor,
+        action=action,
+        outcome=Outcome.REFUSED,
+        bucket=bucket,
+        key=_printable(key),
+        message=_printable(_form_problems(form)),
+    )
+
+
+@contextmanager
+def refusals(
+    *,
+    actor: Actor,
+    action: str,
+    errors: type[Exception] | tuple[type[Exception], ...],
+    bucket: str = "",
+    key: str = "",
+) -> Iterator[None]:
+    """Record a refusal for any of `errors` raised in the block (checks made before any S3 call)."""
+    try:
+        yield
+    except errors as error:
+        messages = getattr(error, "messages", None) or [_message_of(error, str(error))]
+        record(
+            actor=actor,
+            action=action,
+            outcome=Outcome.REFUSED,
+            bucket=bucket,
+            key=_printable(key),
+            message=_printable(" ".join(messages)),
+        )
+        raise
+
+
+def csrf_failure(*, request: HttpRequest, reason: str) -> None:
+    """Record a request the CSRF check refused: its path and Django's reason, without tokens."""
+    path, why = _without_tokens(request.path), _without_tokens(reason)
+    record(
+        actor=Actor.from_request(request),
+        action="csrf",
+        outcome=Outcome.DENIED,
+        message=_printable(f"{request.method} {path}: {why}"),
+    )
+
+
+def _printable(text: str) -> str:
+    """Return text with control, invisible and line-separator characters as escapes (\\n, \\u202e)."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp")
+        else char
+        for char in text
+    )
+
+
+def _without_tokens(text: str) -> str:
+    """Return text with the secret part of token URLs (/s/<token>) and of query strings cut off."""
+    prefixes = [
+        reverse(name, args=[URL_PART_PLACEHOLDER]).partition(URL_PART_PLACEHOLDER)[0]
+        for name in TOKEN_URL_NAMES
+    ]
+    pattern = "|".join(re.escape(prefix) for prefix in prefixes)
+    text = re.sub(rf"({pattern})[^\s/?#]+", r"\1…", text)
+    # A Referer quoted in the reason may carry secrets in its query (a presigned signature).
+    return re.sub(r"\?[^\s]*", "?…", text)
+
+
+def _is_secret(form: forms.Form, name: str) -> bool:
+    field = form.fields.get(name)
+    hidden = field is not None and isinstance(field.widget, forms.PasswordInput)
+    return hidden or any(word in name.lower() for word in SECRET_FIELD_WORDS)
+
+
+def _error_text(error: ValidationError, *, hide_value: bool) -> str:
+    message, params = error.message, dict(error.params or {})
+    if hide_value and "value" in params:
+        params["value"] = "…"  # Django's validators pass the submitted value to their messages
+    return str(message % params if params else message)
+
+
+def _form_problems(form: forms.Form) -> str:
+    secrets = [
+        value
+        for name in form.fields
+        if _is_secret(form, name) and (value := str(form.data.get(form.add_prefix(name)) or ""))
+    ]
+    problems = []
+    for name, errors in form.errors.as_data().items():
+        problem = _field_problem(form, name, errors)
+        if any(secret in problem for secret in secrets):
+            # A field whose value or message happens to contain a secret keeps only its codes.
+            codes = ", ".join(error.code or "invalid" for error in errors)
+            problem = (
+                f"refused ({codes})" if name == NON_FIELD_ERRORS else f"{name}: refused ({codes})"
+            )
+        problems.append(problem)
+    return "; ".join(problems)
+
+
+def _field_problem(form: forms.Form, name: str, errors: list[ValidationError]) -> str:
+    secret = _is_secret(form, name)
+    text = " ".join(_error_text(error, hide_value=secret) for error in errors)
+    if name == NON_FIELD_ERRORS:
+        return text
+    value = "" if secret else str(form.data.get(form.add_prefix(name)) or "")
+    if not value:
+        return f"{name}: {text}"
+    if len(value) > REFUSED_VALUE_CHARS:
+        value = value[:REFUSED_VALUE_CHARS] + "…"
+    return f"{name} “{value}”: {text}"
 
 
 @contextmanager

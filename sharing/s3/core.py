@@ -14,6 +14,7 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     NoCredentialsError,
+    ParamValidationError,
 )
 from botocore.utils import parse_timestamp
 from django.conf import settings
@@ -225,6 +226,11 @@ def translated(function: Callable[P, R]) -> Callable[P, R]:
             return function(*args, **kwargs)
         except ClientError as error:
             raise _error_from_client_error(error) from error
+        except ParamValidationError as error:
+            # botocore refused the call before sending it (a bucket name it does not accept).
+            raise S3Error(
+                "The storage does not accept that name.", status=400, code="ParamValidation"
+            ) from error
         except NoCredentialsError as error:
             raise S3Error(
                 "The portal has no storage credentials; an administrator must configure them.",

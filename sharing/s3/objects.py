@@ -160,7 +160,9 @@ def delete_many(bucket: str, keys: list[str]) -> DeleteResult:
     deleted: list[str] = []
     failed: dict[str, str] = {}
     for batch in _batches({"Key": key} for key in keys):
-        response = long_client().delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        response = long_client().delete_objects(
+            Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
+        )
         errors = {error["Key"]: error.get("Code", "") for error in response.get("Errors", [])}
         failed.update(errors)
         deleted.extend(item["Key"] for item in batch if item["Key"] not in errors)

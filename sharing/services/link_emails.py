@@ -9,7 +9,7 @@ from django.db import transaction
 
 from sharing import audit, emails, permissions
 from sharing.audit import Actor
-from sharing.models import Outcome, Role
+from sharing.models import Outcome
 from sharing.services.links import (
     LinkError,
     NewLink,
@@ -49,14 +49,18 @@ def links_email(
     notify_on_download: bool = False,
 ) -> list[NewLink]:
     """Create one link per recipient and email each their own; the mails leave after commit."""
-    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="link.email")
+    permissions.require(
+        actor=actor, bucket=bucket, role=permissions.SHARE_ROLE, action="link.email"
+    )
     recipients = list(dict.fromkeys(address.strip() for address in recipients if address.strip()))
-    problem = recipients_problem(recipients)
-    if problem:
-        raise LinkError(problem)
-    if len(message) > MAX_MESSAGE_CHARS:
-        raise LinkError(f"The message must have at most {MAX_MESSAGE_CHARS} characters.")
-    validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
+    refusal = {"actor": actor, "action": "link.email", "bucket": bucket, "key": key}
+    with audit.refusals(**refusal, errors=LinkError):
+        problem = recipients_problem(recipients)
+        if problem:
+            raise LinkError(problem)
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise LinkError(f"The message must have at most {MAX_MESSAGE_CHARS} characters.")
+        validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
     info = head_for_sharing(actor=actor, action="link.email", bucket=bucket, key=key)
     created = []
     with transaction.atomic():

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
-from sharing.models import Outcome, Role, ShareLink
+from sharing.models import Outcome, ShareLink
 from sharing.services.errors import ServiceError
 
 TOKEN_BYTES = 32  # 256 bits from secrets; DESIGN asks for at least 128
@@ -161,8 +161,12 @@ def link_create(
     notify_on_download: bool = False,
 ) -> NewLink:
     """Create a link to one existing file; the raw token is returned once and never stored."""
-    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="link.create")
-    validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
+    permissions.require(
+        actor=actor, bucket=bucket, role=permissions.SHARE_ROLE, action="link.create"
+    )
+    refusal = {"actor": actor, "action": "link.create", "bucket": bucket, "key": key}
+    with audit.refusals(**refusal, errors=LinkError):
+        validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
     with audit.s3_call(actor=actor, action="link.create", bucket=bucket, key=key) as call:
         if s3.head(bucket, key) is None:
             raise LinkError(s3.MESSAGES["NoSuchKey"], status=404)
@@ -225,12 +229,16 @@ def link_revoke(*, actor: Actor, link: ShareLink) -> bool:
 def link_extend(*, actor: Actor, link: ShareLink, expires_at: datetime.datetime) -> None:
     """Move a link's expiry (at most 7 days from now); a withdrawn link stays withdrawn."""
     _require_owner(actor=actor, link=link, action="link.extend")
-    permissions.require(actor=actor, bucket=link.bucket, role=Role.READ, action="link.extend")
-    if link.revoked_at:
-        raise LinkError("A withdrawn link cannot be extended; create a new one.", status=409)
-    problem = expiry_problem(expires_at)
-    if problem:
-        raise LinkError(problem)
+    permissions.require(
+        actor=actor, bucket=link.bucket, role=permissions.SHARE_ROLE, action="link.extend"
+    )
+    refusal = {"actor": actor, "action": "link.extend", "bucket": link.bucket, "key": link.key}
+    with audit.refusals(**refusal, errors=LinkError):
+        if link.revoked_at:
+            raise LinkError("A withdrawn link cannot be extended; create a new one.", status=409)
+        problem = expiry_problem(expires_at)
+        if problem:
+            raise LinkError(problem)
     ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(expires_at=expires_at)
     link.expires_at = expires_at
     record_link_event(
@@ -244,9 +252,13 @@ def link_extend(*, actor: Actor, link: ShareLink, expires_at: datetime.datetime)
 
 def object_presign(*, actor: Actor, bucket: str, key: str, seconds: int) -> str:
     """Return a raw presigned URL (cannot be revoked or counted), valid up to 7 days."""
-    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.presign")
-    if not 1 <= seconds <= MAX_LINK_SECONDS:
-        raise LinkError("A presigned URL must last between 1 second and 7 days.")
+    permissions.require(
+        actor=actor, bucket=bucket, role=permissions.PRESIGN_ROLE, action="object.presign"
+    )
+    refusal = {"actor": actor, "action": "object.presign", "bucket": bucket, "key": key}
+    with audit.refusals(**refusal, errors=LinkError):
+        if not 1 <= seconds <= MAX_LINK_SECONDS:
+            raise LinkError("A presigned URL must last between 1 second and 7 days.")
     head_for_sharing(actor=actor, action="object.presign", bucket=bucket, key=key)
     url = s3.presigned_get(bucket, key, filename=key.rsplit("/", 1)[-1], seconds=seconds)
     audit.record(

@@ -154,7 +154,7 @@ def _set_private(*, actor: Actor, bucket: str, key: str, url: str) -> PublicStat
 def object_set_public(*, actor: Actor, bucket: str, key: str, public: bool) -> PublicState:
     """Make one file public or private and return its effective state, as a stranger sees it."""
     action = "object.set_public" if public else "object.set_private"
-    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action=action)
+    permissions.require(actor=actor, bucket=bucket, role=permissions.PUBLIC_ROLE, action=action)
     url = s3.public_url(bucket, key)
     if not public:
         return _set_private(actor=actor, bucket=bucket, key=key, url=url)

@@ -62,13 +62,15 @@ def upload_prepare(
 ) -> Prepared:
     """Check a batch before upload: each name and size, which keys exist; allow the browser by CORS."""
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="upload.prepare")
-    if len(files) > settings.UPLOAD_MAX_FILES:
-        raise UploadError(
-            f"At most {settings.UPLOAD_MAX_FILES} files can be uploaded at once; "
-            f"this batch has {len(files)}.",
-            status=413,
-        )
-    prefix = _clean_prefix(prefix)
+    refusal = {"actor": actor, "action": "upload.prepare", "bucket": bucket, "key": prefix}
+    with audit.refusals(**refusal, errors=UploadError):
+        if len(files) > settings.UPLOAD_MAX_FILES:
+            raise UploadError(
+                f"At most {settings.UPLOAD_MAX_FILES} files can be uploaded at once; "
+                f"this batch has {len(files)}.",
+                status=413,
+            )
+        prefix = _clean_prefix(prefix)
     checks: list[FileCheck] = []
     for item in files:
         key, problem = _key_for(prefix, item.get("path"))

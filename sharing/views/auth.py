@@ -1,10 +1,9 @@
 """Login, logout and the favicon."""
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_POST
 
@@ -18,53 +17,53 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("sharing/img/logo.svg"), permanent=True)
 
 
-def _failures_key(request: HttpRequest) -> str:
-    return f"login-failures:{audit.client_ip(request)}"
+THROTTLED = "Too many failed attempts. Wait a few minutes and try again."
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, throttled per address and audited."""
+    """Django's login, audited; django-axes counts failures per account and per address."""
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if cache.get(_failures_key(request), 0) >= settings.LOGIN_FAILURE_LIMIT:
-            audit.record(
-                actor=Actor.from_request(request),
-                action="login",
-                outcome=Outcome.DENIED,
-                message="Too many failed attempts from this address.",
-            )
-            form = self.get_form()
-            form.add_error(None, "Too many failed attempts. Wait a few minutes and try again.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
     def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
-        cache.delete(_failures_key(self.request))
         audit.record(
             actor=Actor.from_request(self.request), action="login", outcome=Outcome.SUCCESS
         )
         return response
 
     def form_invalid(self, form) -> HttpResponse:
-        key = _failures_key(self.request)
-        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
-        cache.incr(key)
-        username = form.data.get("username", "")[:150]
-        audit.record(
-            actor=Actor(
-                ip=audit.client_ip(self.request),
-                name=username,
-                user_agent=self.request.headers.get("User-Agent", "")[:300],
-            ),
-            action="login",
-            outcome=Outcome.FAILURE,
-            message="Wrong username or password.",
+        locked_out = getattr(self.request, "axes_locked_out", False)
+        actor = Actor(
+            ip=audit.client_ip(self.request),
+            name=form.data.get("username", "")[:150],
+            user_agent=self.request.headers.get("User-Agent", "")[:300],
         )
-        return self.render_to_response(self.get_context_data(form=form), status=400)
+        if locked_out:
+            # No "wrong password" hint while throttled: it would tell a guess from a lockout.
+            form = self.form_class(self.request, initial={"username": actor.name})
+            form.errors[NON_FIELD_ERRORS] = form.error_class([THROTTLED])
+        audit.record(
+            actor=actor,
+            action="login",
+            outcome=Outcome.DENIED if locked_out else Outcome.FAILURE,
+            message=(
+                "Too many failed attempts for this account or from this address."
+                if locked_out
+                else "Wrong username or password."
+            ),
+        )
+        context = self.get_context_data(form=form)
+        return self.render_to_response(context, status=429 if locked_out else 400)
+
+
+def locked_out(request: HttpRequest, original_response: HttpResponse | None = None, *args):
+    """Answer a login that django-axes refused: the login page the view already rendered."""
+    if original_response is not None and original_response.status_code == 429:
+        return original_response
+    context = {"code": 429, "title": "Too many attempts", "detail": THROTTLED}
+    return render(request, "error.html", context, status=429)
 
 
 @require_POST

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from sharing import permissions, selectors, services
+from sharing import audit, permissions, selectors, services
 from sharing.audit import Actor
 from sharing.forms import BucketCreateForm, BucketDeleteForm
 from sharing.models import Role
@@ -29,6 +29,8 @@ def bucket_list(request: HttpRequest) -> HttpResponse:
 def bucket_create(request: HttpRequest) -> HttpResponse:
     form = BucketCreateForm(request.POST if request.method == "POST" else None)
     status = 400 if form.is_bound and not form.is_valid() else 200
+    if status == 400:
+        audit.form_refusal(actor=Actor.from_request(request), action="bucket.create", form=form)
     if form.is_bound and form.is_valid():
         try:
             warnings = services.bucket_create(
@@ -59,7 +61,7 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         "bucket": bucket, "role": role, "prefix": prefix, "query": query, "token": token,
         "folders": listing.folders, "files": listing.files, "page": listing,
         "crumbs": selectors.breadcrumbs(prefix), "is_manager": role == Role.MANAGE,
-        "can_write": permissions.ROLE_RANK[role] >= permissions.ROLE_RANK[Role.WRITE],
+        "can_write": permissions.allows(role, permissions.WRITE_ROLE),
         "first_page_query": urlencode(base),
         "next_page_query": urlencode({**base, "token": listing.next_token}),
         **uploads.panel_context(request, bucket=bucket, prefix=prefix, role=role),
@@ -90,6 +92,8 @@ def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
             emptied = f" after deleting {deleted} files" if form.cleaned_data["empty_first"] else ""
             messages.success(request, f"Bucket “{bucket}” deleted{emptied}.")
             return redirect("bucket_list")
+    elif request.method == "POST":
+        audit.form_refusal(actor=actor, action="bucket.delete", form=form, bucket=bucket)
     status = 409 if not_empty else (400 if form.errors else 200)
     context = {
         "bucket": bucket,

@@ -3,6 +3,8 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from sharing import audit
+
 
 def _error_page(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
     context = {"code": status, "title": title, "detail": detail}
@@ -18,6 +20,7 @@ def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    audit.csrf_failure(request=request, reason=reason)
     detail = "The form had expired or came from elsewhere. Go back, reload the page and try again."
     return _error_page(request, 403, "Form expired", detail)
 

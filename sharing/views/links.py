@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sharing import permissions, s3, selectors
+from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.forms import ExtendForm, LinkCreateForm, LinksEmailForm, PresignForm, PublicForm
 from sharing.keys import clean_object_key
@@ -42,7 +42,9 @@ def object_panel_context(
     panel = {
         "bucket": bucket,
         "key": key,
-        "can_write": permissions.ROLE_RANK[role] >= permissions.ROLE_RANK[Role.WRITE],
+        "can_share": permissions.allows(role, permissions.SHARE_ROLE),
+        "can_presign": permissions.allows(role, permissions.PRESIGN_ROLE),
+        "can_set_public": permissions.allows(role, permissions.PUBLIC_ROLE),
         "state": state,
         "link_form": forms.get("link_form") or LinkCreateForm(initial=initial, prefix="link"),
         "email_form": forms.get("email_form") or LinksEmailForm(initial=initial, prefix="email"),
@@ -62,11 +64,16 @@ def _key(value: str) -> str:
         raise Http404("No file given.") from None
 
 
-def _panel_page(request: HttpRequest, bucket: str, *, status: int = 200, **forms) -> HttpResponse:
+def _panel_page(
+    request: HttpRequest, bucket: str, *, status: int = 200, refused: str = "", **forms
+) -> HttpResponse:
+    """Return the sharing page; `refused` names the action whose form is recorded as refused."""
     form = next(iter(forms.values()), None)
     key = _key(form.data.get(form.add_prefix("key"), "") if form else request.GET.get("key", ""))
     actor = Actor.from_request(request)
     role = permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.share")
+    if refused:
+        audit.form_refusal(actor=actor, action=refused, form=form, bucket=bucket, key=key)
     context = {"bucket": bucket, "key": key, "name": key.rsplit("/", 1)[-1]}
     context.update(object_panel_context(request, bucket=bucket, key=key, role=role, **forms))
     return render(request, "sharing/link_share.html", context, status=status)
@@ -93,7 +100,7 @@ def _refused(
 def link_create(request: HttpRequest, bucket: str) -> HttpResponse:
     form = LinkCreateForm(request.POST, prefix="link")
     if not form.is_valid():
-        return _panel_page(request, bucket, status=400, link_form=form)
+        return _panel_page(request, bucket, status=400, refused="link.create", link_form=form)
     try:
         new = services.link_create(
             actor=Actor.from_request(request),
@@ -119,7 +126,7 @@ def _created(request: HttpRequest, context: dict) -> HttpResponse:
 def links_email(request: HttpRequest, bucket: str) -> HttpResponse:
     form = LinksEmailForm(request.POST, prefix="email")
     if not form.is_valid():
-        return _panel_page(request, bucket, status=400, email_form=form)
+        return _panel_page(request, bucket, status=400, refused="link.email", email_form=form)
     data = form.cleaned_data
     try:
         created = link_emails.links_email(
@@ -138,7 +145,8 @@ def links_email(request: HttpRequest, bucket: str) -> HttpResponse:
 def object_public(request: HttpRequest, bucket: str) -> HttpResponse:
     form = PublicForm(request.POST)
     if not form.is_valid():
-        return _panel_page(request, bucket, status=400, public_form=form)
+        action = "object.set_public" if form.data.get("public") == "1" else "object.set_private"
+        return _panel_page(request, bucket, status=400, refused=action, public_form=form)
     key, public = form.cleaned_data["key"], form.cleaned_data["public"]
     state = public_access.object_set_public(
         actor=Actor.from_request(request), bucket=bucket, key=key, public=public
@@ -156,7 +164,7 @@ def object_public(request: HttpRequest, bucket: str) -> HttpResponse:
 def object_presign(request: HttpRequest, bucket: str) -> HttpResponse:
     form = PresignForm(request.POST, prefix="raw")
     if not form.is_valid():
-        return _panel_page(request, bucket, status=400, presign_form=form)
+        return _panel_page(request, bucket, status=400, refused="object.presign", presign_form=form)
     key = form.cleaned_data["key"]
     try:
         url = services.object_presign(
@@ -207,6 +215,9 @@ def link_extend(request: HttpRequest, link_id: uuid.UUID) -> HttpResponse:
     link = services.link_of(actor=actor, link_id=link_id)
     form = ExtendForm(request.POST)
     if not form.is_valid():
+        audit.form_refusal(
+            actor=actor, action="link.extend", form=form, bucket=link.bucket, key=link.key
+        )
         messages.error(request, " ".join(form.non_field_errors() or ["Choose a new expiry."]))
         return redirect(_next(request))
     try:
@@ -271,9 +282,9 @@ urlpatterns = [  # link_public (/s/<token>) comes first of all, in sharing/urls.
     path("links/", link_list, name="link_list"),
     path("links/<uuid:link_id>/revoke/", link_revoke, name="link_revoke"),
     path("links/<uuid:link_id>/extend/", link_extend, name="link_extend"),
-    path("b/<str:bucket>/share/", object_sharing, name="object_sharing"),
-    path("b/<str:bucket>/share/link/", link_create, name="link_create"),
-    path("b/<str:bucket>/share/email/", links_email, name="links_email"),
-    path("b/<str:bucket>/share/public/", object_public, name="object_public"),
-    path("b/<str:bucket>/share/presign/", object_presign, name="object_presign"),
+    path("b/<bucket:bucket>/share/", object_sharing, name="object_sharing"),
+    path("b/<bucket:bucket>/share/link/", link_create, name="link_create"),
+    path("b/<bucket:bucket>/share/email/", links_email, name="links_email"),
+    path("b/<bucket:bucket>/share/public/", object_public, name="object_public"),
+    path("b/<bucket:bucket>/share/presign/", object_presign, name="object_presign"),
 ]

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sharing import permissions, selectors
+from sharing import audit, permissions, selectors
 from sharing.audit import Actor
 from sharing.forms import FolderCreateForm, TransferForm
 from sharing.models import Role
@@ -54,7 +54,7 @@ def object_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         "info": info,
         "name": services.file_name(key),
         "crumbs": selectors.breadcrumbs(_parent(key)),
-        "can_write": permissions.ROLE_RANK[role] >= permissions.ROLE_RANK[Role.WRITE],
+        "can_write": permissions.allows(role, permissions.WRITE_ROLE),
         "folder_prefix": _parent(key),
         **links.object_panel_context(request, bucket=bucket, key=key, role=role),
     }
@@ -75,6 +75,10 @@ def folder_create(request: HttpRequest, bucket: str) -> HttpResponse:
     prefix = request.POST.get("prefix", "")
     form = FolderCreateForm(request.POST, folder_prefix=prefix)
     if not form.is_valid():
+        actor = Actor.from_request(request)
+        audit.form_refusal(
+            actor=actor, action="folder.create", form=form, bucket=bucket, key=prefix
+        )
         messages.error(request, " ".join(form.errors["name"]))
         return redirect(folder_url(bucket, prefix))
     try:
@@ -159,6 +163,7 @@ def transfer(request: HttpRequest, bucket: str) -> HttpResponse:
             return _run_transfer(request, actor, bucket, source, folder, form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
+            _transfer_refused(actor, bucket, source, folder, form)
         except services.ObjectExistsError as error:
             context["clashes"] = error.keys[:20]
             form.add_error(
@@ -169,8 +174,19 @@ def transfer(request: HttpRequest, bucket: str) -> HttpResponse:
             if error.status >= 500:
                 raise
             form.add_error(None, error.message)
+    elif form.is_bound:
+        _transfer_refused(actor, bucket, source, folder, form)
     status = 400 if form.errors and not context["clashes"] else (409 if context["clashes"] else 200)
     return render(request, "sharing/transfer.html", context, status=status)
+
+
+def _transfer_refused(
+    actor: Actor, bucket: str, source: str, folder: bool, form: TransferForm
+) -> None:
+    # A refused destination never reached a service's audited call: record it here, once.
+    kind = "folder" if folder else "object"
+    mode = "move" if form.data.get("mode") == "move" else "copy"
+    audit.form_refusal(actor=actor, action=f"{kind}.{mode}", form=form, bucket=bucket, key=source)
 
 
 def _run_transfer(request, actor, bucket, source, folder, data) -> HttpResponse:
@@ -222,10 +238,10 @@ def _progress_page(request: HttpRequest, context: dict, steps: Iterator) -> Iter
 
 
 urlpatterns = [
-    path("b/<str:bucket>/object/", object_detail, name="object_detail"),
-    path("b/<str:bucket>/download/", object_download, name="object_download"),
-    path("b/<str:bucket>/transfer/", transfer, name="object_transfer"),
-    path("b/<str:bucket>/delete-files/", objects_delete, name="objects_delete"),
-    path("b/<str:bucket>/new-folder/", folder_create, name="folder_create"),
-    path("b/<str:bucket>/delete-folder/", folder_delete, name="folder_delete"),
+    path("b/<bucket:bucket>/object/", object_detail, name="object_detail"),
+    path("b/<bucket:bucket>/download/", object_download, name="object_download"),
+    path("b/<bucket:bucket>/transfer/", transfer, name="object_transfer"),
+    path("b/<bucket:bucket>/delete-files/", objects_delete, name="objects_delete"),
+    path("b/<bucket:bucket>/new-folder/", folder_create, name="folder_create"),
+    path("b/<bucket:bucket>/delete-folder/", folder_delete, name="folder_delete"),
 ]

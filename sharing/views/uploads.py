@@ -2,33 +2,36 @@
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sharing import permissions, s3
 from sharing.audit import Actor
-from sharing.models import Role
 from sharing.services import upload_checks
 from sharing.services import uploads as service
+from sharing.services.errors import DATABASE_UNAVAILABLE
 from sharing.services.uploads import UploadError
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+SESSION_ENDED = "Your session has ended: log in again, then retry the upload."
+INTERNAL_ERROR = "Something went wrong on the portal's side; it was logged. Try again shortly."
+logger = logging.getLogger(__name__)
 
 
 def panel_context(request: HttpRequest, *, bucket: str, prefix: str, role: str) -> dict:
     """Return the context of the upload panel on a folder page ({} hides the panel)."""
-    if permissions.ROLE_RANK.get(role, 0) < permissions.ROLE_RANK[Role.WRITE]:
+    if not permissions.allows(role, permissions.WRITE_ROLE):
         return {}
     config = {
         "bucket": bucket,
@@ -70,18 +73,40 @@ def _error_response(error: Exception) -> JsonResponse:
 REFUSALS = (UploadError, s3.S3Error, Http404, PermissionDenied)
 
 
-def _json_view(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
-    """Answer JSON: the view's dict (or response), or {"error": message} with its status."""
+def _json_error(status: int, message: str, code: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    response.headers["x-amz-error-code"] = code
+    return response
 
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            result = view(request, *args, **kwargs)
-        except REFUSALS as error:
-            return _error_response(error)
-        return result if isinstance(result, HttpResponse) else JsonResponse(result)
 
-    return wrapper
+def _json_view(*methods: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+    """Make a JSON endpoint for logged-in callers: every answer is JSON, every failure included
+    ({"error": message} with its status), so that the upload panel can say what happened."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = _json_error(405, f"Use {' or '.join(methods)}.", "MethodNotAllowed")
+                response.headers["Allow"] = ", ".join(methods)
+                return response
+            try:
+                if not request.user.is_authenticated:
+                    return _json_error(401, SESSION_ENDED, "NotLoggedIn")
+                result = view(request, *args, **kwargs)
+            except REFUSALS as error:
+                return _error_response(error)
+            except (OperationalError, InterfaceError):
+                logger.exception("Database unavailable during %s", request.path)
+                return _json_error(503, DATABASE_UNAVAILABLE, "DatabaseUnavailable")
+            except Exception:
+                logger.exception("Upload request failed: %s", request.path)
+                return _json_error(500, INTERNAL_ERROR, "InternalError")
+            return result if isinstance(result, HttpResponse) else JsonResponse(result)
+
+        return wrapper
+
+    return decorate
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -98,9 +123,7 @@ def _request_origin(request: HttpRequest) -> str:
     return request.headers.get("Origin") or f"{request.scheme}://{request.get_host()}"
 
 
-@require_POST
-@login_required
-@_json_view
+@_json_view("POST")
 def upload_prepare(request: HttpRequest, bucket: str) -> dict:
     data = _body(request)
     files = data.get("files")
@@ -120,9 +143,7 @@ def upload_prepare(request: HttpRequest, bucket: str) -> dict:
     return {"files": checks, "warnings": prepared.warnings}
 
 
-@require_POST
-@login_required
-@_json_view
+@_json_view("POST")
 def upload_create(request: HttpRequest, bucket: str) -> dict:
     data = _body(request)
     started = service.upload_create(
@@ -144,9 +165,7 @@ def upload_create(request: HttpRequest, bucket: str) -> dict:
     }
 
 
-@require_POST
-@login_required
-@_json_view
+@_json_view("POST")
 def upload_sign(request: HttpRequest) -> dict:
     data = _body(request)
     actor = Actor.from_request(request)
@@ -156,9 +175,7 @@ def upload_sign(request: HttpRequest) -> dict:
     return {"url": url}
 
 
-@require_POST
-@login_required
-@_json_view
+@_json_view("POST")
 def upload_complete(request: HttpRequest) -> dict:
     data = _body(request)
     done = service.upload_complete(
@@ -175,9 +192,7 @@ def upload_complete(request: HttpRequest) -> dict:
     }
 
 
-@require_POST
-@login_required
-@_json_view
+@_json_view("POST")
 def upload_abort(request: HttpRequest) -> dict:
     service.upload_abort(
         actor=Actor.from_request(request), upload_id=_body(request).get("uploadId")
@@ -186,9 +201,7 @@ def upload_abort(request: HttpRequest) -> dict:
 
 
 @never_cache
-@require_GET
-@login_required
-@_json_view
+@_json_view("GET")
 def upload_parts(request: HttpRequest) -> HttpResponse:
     """Answer S3's ListParts XML, which Uppy's S3 client reads to resume an upload."""
     actor = Actor.from_request(request)
@@ -213,9 +226,7 @@ def _xml(body: str) -> HttpResponse:
 # that a forged cross-site request cannot know.
 @csrf_exempt
 @never_cache
-@require_POST
-@login_required
-@_json_view
+@_json_view("POST")
 def upload_answer(request: HttpRequest, token: str) -> HttpResponse:
     """Answer in S3's XML what the portal already did: the new upload's id, or its completion."""
     answer = service.upload_answer(actor=Actor.from_request(request), token=token)
@@ -234,9 +245,7 @@ def upload_answer(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["PUT"])
-@login_required
-@_json_view
+@_json_view("PUT")
 def upload_proxy(request: HttpRequest, token: str) -> HttpResponse:
     """Stream one part of the body on to S3 (UPLOAD_VIA_PORTAL), never holding it whole."""
     try:
@@ -252,8 +261,8 @@ def upload_proxy(request: HttpRequest, token: str) -> HttpResponse:
 
 
 urlpatterns = [
-    path("b/<str:bucket>/uploads/prepare/", upload_prepare, name="upload_prepare"),
-    path("b/<str:bucket>/uploads/", upload_create, name="upload_create"),
+    path("b/<bucket:bucket>/uploads/prepare/", upload_prepare, name="upload_prepare"),
+    path("b/<bucket:bucket>/uploads/", upload_create, name="upload_create"),
     path("uploads/sign/", upload_sign, name="upload_sign"),
     path("uploads/parts/", upload_parts, name="upload_parts"),
     path("uploads/complete/", upload_complete, name="upload_complete"),

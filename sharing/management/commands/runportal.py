@@ -1,7 +1,11 @@
 """`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve.
 
-Beside the web server runs the audit sealer (`manage.py audit_seal --every 2`)."""
+Beside the web server runs the audit sealer (`manage.py audit_seal --every 2`). While it serves,
+var/runtime.json records its ports, so that commands run from a plain shell reach the same servers
+(settings.py reads it when PORT or S3_PORT is not in the environment)."""
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,8 +17,60 @@ from django.core.management.base import BaseCommand, CommandError
 from sharing import services
 from sharing.embedded import EmbeddedS3, EmbeddedS3Error
 
-GUNICORN_STOP_TIMEOUT = 15
+# S3 calls wait on the network: threads stuck on a stalled storage must not be every thread of a
+# worker before the circuit breaker opens, so that pages needing only the database still answer.
+GUNICORN_THREADS = 16
+# Requests still running at Ctrl-C get this long to finish (gunicorn's default, 30 s, felt hung).
+GUNICORN_GRACEFUL_TIMEOUT = 3
+GUNICORN_STOP_TIMEOUT = GUNICORN_GRACEFUL_TIMEOUT + 5
 SEAL_EVERY_SECONDS = 2
+
+
+def gunicorn_command(*, port: int, workers: int) -> list[str]:
+    """Return the argv of the web server `make run` starts (the tests start the same one)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "s3portal.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(GUNICORN_THREADS),
+        "--worker-class",
+        "gthread",
+        "--graceful-timeout",
+        str(GUNICORN_GRACEFUL_TIMEOUT),
+        "--access-logfile",
+        "-",
+        # Share tokens and secret query values never reach the access or error log.
+        "--logger-class",
+        "sharing.logs.GunicornLogger",
+        "--no-control-socket",
+    ]
+
+
+def _runtime_record() -> None:
+    ports = {"pid": os.getpid(), "port": settings.PORT}
+    if settings.S3_EMBEDDED:
+        ports["s3_port"] = settings.S3_PORT
+    path = settings.RUNTIME_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(ports) + "\n")
+    partial.replace(path)  # whole or not at all: settings.py may read it at any moment
+
+
+def _runtime_forget() -> None:
+    # Only our own record: another runportal on this VAR_DIR (another PORT) may have replaced it.
+    path = settings.RUNTIME_FILE
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -43,6 +99,9 @@ class Command(BaseCommand):
                 storage.start()
             else:
                 self.stdout.write(f"Using the S3 endpoint {settings.S3_ENDPOINT_URL or 'of AWS'}.")
+            # Once the storage is ours (a second `make run` on this var/ stops above, leaving
+            # the first one's record alone), and before the children that read it start.
+            _runtime_record()
             self._say_how_to_log_in()
             sealer = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
                 [
@@ -54,23 +113,7 @@ class Command(BaseCommand):
                 ]
             )
             web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "s3portal.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{settings.PORT}",
-                    "--workers",
-                    str(workers),
-                    "--threads",
-                    "4",
-                    "--worker-class",
-                    "gthread",
-                    "--access-logfile",
-                    "-",
-                    "--no-control-socket",
-                ]
+                gunicorn_command(port=settings.PORT, workers=workers)
             )
             web.wait()
         except EmbeddedS3Error as error:
@@ -87,6 +130,7 @@ class Command(BaseCommand):
                         process.kill()
             if storage:
                 storage.stop()
+            _runtime_forget()
         self.stdout.write("Stopped.")
 
     def _say_how_to_log_in(self) -> None:

@@ -1,8 +1,21 @@
 """Abort uploads that were never finished, so no stray parts keep using storage."""
 
-from django.core.management.base import BaseCommand, CommandError
+import datetime
 
-from sharing.services.upload_cleanup import uploads_cleanup
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from sharing import s3
+from sharing.audit import Actor
+from sharing.services import upload_cleanup
+
+
+def storage_unreachable(error: s3.S3Error) -> CommandError:
+    """Return the error a command gives when it cannot reach the storage (no traceback)."""
+    where = settings.S3_ENDPOINT_URL or "AWS S3"
+    hint = "is `make run` running?" if settings.S3_EMBEDDED else error.message
+    return CommandError(f"Cannot reach the storage at {where}: {hint}")
 
 
 class Command(BaseCommand):
@@ -12,12 +25,43 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--hours", type=int, default=24, help="age in hours (default 24)")
+        ages = parser.add_mutually_exclusive_group()
+        ages.add_argument("--hours", type=int, default=24, help="age in hours (default 24)")
+        ages.add_argument(
+            "--all",
+            action="store_true",
+            dest="every_age",
+            help="abort every unfinished upload, even those started less than an hour ago "
+            "(they may be in progress); asks first",
+        )
+        parser.add_argument(
+            "--yes",
+            "--no-input",
+            "--noinput",
+            action="store_false",
+            dest="interactive",
+            help="do not ask for confirmation",
+        )
 
-    def handle(self, *args, hours: int, **options) -> None:
-        if hours < 1:
-            raise CommandError("--hours must be at least 1: younger uploads may still be running.")
-        cleaned = uploads_cleanup(hours=hours)
+    def handle(self, *args, hours: int, every_age: bool, interactive: bool, **options) -> None:
+        if hours < 1 and not every_age:
+            raise CommandError(
+                "--hours must be at least 1: younger uploads may still be running "
+                "(--all aborts them too, after asking)."
+            )
+        actor = Actor.system(upload_cleanup.ACTOR_NAME)
+        now = timezone.now()
+        started_before = None if every_age else now - datetime.timedelta(hours=hours)
+        try:
+            unfinished = upload_cleanup.uploads_unfinished(
+                started_before=started_before, actor=actor
+            )
+        except s3.S3Error as error:
+            raise storage_unreachable(error) from error
+        young = unfinished.any_started_after(now - upload_cleanup.IN_PROGRESS_AGE)
+        if young and interactive and not self._confirmed(unfinished.count):
+            raise CommandError("Cancelled: no upload was aborted.")
+        cleaned = upload_cleanup.uploads_abort(unfinished=unfinished, actor=actor)
         self.stdout.write(
             f"{cleaned.pending_aborted} unfinished portal uploads and "
             f"{cleaned.strays_aborted} other multipart uploads aborted."
@@ -28,3 +72,14 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(cleaned.failures)} uploads could not be cleaned; run it again."
             )
+
+    def _confirmed(self, count: int) -> bool:
+        question = (
+            f"Abort {count} unfinished uploads, some started less than an hour ago "
+            "(they may be in progress)? [y/N] "
+        )
+        try:
+            answer = input(question)
+        except EOFError:  # no terminal to answer from: the safe choice
+            answer = ""
+        return answer.strip().lower() in ("y", "yes")
