@@ -5,7 +5,6 @@ audit/trail.py.
 """
 
 import datetime
-import re
 import time
 import unicodedata
 import uuid
@@ -18,12 +17,12 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 
 from sharing import s3
 from sharing.audit import trail
 from sharing.audit.trail import HASHED_FIELDS, Problem
+from sharing.logs import redact
 from sharing.models import AuditEvent, Outcome, Phase
 
 __all__ = [
@@ -47,10 +46,6 @@ UNSEALED_LIMIT = datetime.timedelta(minutes=10)
 REFUSED_VALUE_CHARS = 100  # enough to recognise a refused name; the message holds 500 in all
 # A field is secret when its widget hides it or its name says so: its value is never recorded.
 SECRET_FIELD_WORDS = ("password", "token", "secret")
-# URLs whose last part is a secret (a share link's token, a signed upload answer): only the
-# part before it is recorded.
-TOKEN_URL_NAMES = ("link_public", "upload_answer", "upload_proxy")
-URL_PART_PLACEHOLDER = "PLACEHOLDER0"
 
 
 @dataclass(frozen=True)
@@ -201,7 +196,7 @@ def refusals(
 
 def csrf_failure(*, request: HttpRequest, reason: str) -> None:
     """Record a request the CSRF check refused: its path and Django's reason, without tokens."""
-    path, why = _without_tokens(request.path), _without_tokens(reason)
+    path, why = redact(request.path), redact(reason)  # the logs' rule: one place for it
     record(
         actor=Actor.from_request(request),
         action="csrf",
@@ -218,18 +213,6 @@ def _printable(text: str) -> str:
         else char
         for char in text
     )
-
-
-def _without_tokens(text: str) -> str:
-    """Return text with the secret part of token URLs (/s/<token>) and of query strings cut off."""
-    prefixes = [
-        reverse(name, args=[URL_PART_PLACEHOLDER]).partition(URL_PART_PLACEHOLDER)[0]
-        for name in TOKEN_URL_NAMES
-    ]
-    pattern = "|".join(re.escape(prefix) for prefix in prefixes)
-    text = re.sub(rf"({pattern})[^\s/?#]+", r"\1…", text)
-    # A Referer quoted in the reason may carry secrets in its query (a presigned signature).
-    return re.sub(r"\?[^\s]*", "?…", text)
 
 
 def _is_secret(form: forms.Form, name: str) -> bool:
