@@ -53,5 +53,11 @@ BENCHES := bench/upload_1gib.py bench/copy_1gib.py bench/browse_100k.py bench/li
 bench: deps
 	@for f in $(BENCHES); do echo "== $$f =="; $(BIN)/python $$f || exit 1; done
 
+# 20 people on gunicorn + PostgreSQL (127.0.0.1:5432) + the embedded S3 for LOAD_SECONDS (load/run.py).
+LOAD_SECONDS ?= 120
+.PHONY: load
+load: deps
+	$(BIN)/python load/run.py --seconds $(LOAD_SECONDS)
+
 clean:
 	rm -rf $(VENV) node_modules

@@ -228,3 +228,25 @@ def test_a_name_botocore_refuses_is_a_400_not_a_storage_outage(settings, moto_s3
         s3.list_page("bucket name")
     assert caught.value.status == 400
     assert not s3.breaker_is_open()
+
+
+def test_not_implemented_answers_do_not_open_the_breaker(settings, moto_s3):
+    settings.S3_BREAKER_FAILURES = 2
+    respond, calls = _always(501, "NotImplemented")
+    events = s3.client().meta.events
+    events.register_first("before-send.s3", respond)
+    try:
+        for _ in range(3):
+            with pytest.raises(s3.S3Error) as caught:
+                s3.list_buckets()
+            assert caught.value.status == 501
+    finally:
+        events.unregister("before-send.s3", respond)
+    assert not s3.breaker_is_open()
+
+
+def test_the_budget_counts_time_waiting_for_storage_not_for_the_cpu(settings, moto_s3):
+    s3.create_bucket("budget-test")
+    with s3.request_budget(0.5):
+        time.sleep(0.6)  # a slow page (a busy CPU, the database) before its first S3 call
+        assert s3.list_page("budget-test").objects == []

@@ -2,14 +2,15 @@
 
 The breaker is shared by every thread and process through the default cache (a file cache under
 var/ by default, Redis with REDIS_URL): after S3_BREAKER_FAILURES failed calls (timeouts, refused
-connections, 5xx answers) within S3_BREAKER_WINDOW seconds, every S3 call is refused at once for
+connections, 500/502/503/504 answers) within S3_BREAKER_WINDOW seconds, every S3 call is refused at once for
 S3_BREAKER_COOL_DOWN seconds, so that a stalled storage cannot hold every worker thread while
 the pages that need only the database keep answering. The first call after the cool-down tries
 again; one more failure opens the breaker again, a success closes it.
 
 Within a request (see StorageErrorMiddleware), S3 calls share a time budget: no attempt starts
-once S3_REQUEST_BUDGET seconds have passed, and once an attempt timed out, the rest of the request
-does not wait for storage again. Long operations (copies, multipart
+once the request's attempts took S3_REQUEST_BUDGET seconds in all (time spent waiting for S3, so
+that a busy CPU does not count), and once an attempt timed out, the rest of the request does not
+wait for storage again. Long operations (copies, multipart
 completion, batch deletes) run under `long_call()` with their own client and no request budget.
 
 All of this hangs on botocore's public event hooks, registered on each client the gateway builds.
@@ -35,14 +36,20 @@ BREAKER_OPEN_MESSAGE = (
     "Try again in a minute."
 )
 BUDGET_SPENT_MESSAGE = UNAVAILABLE
+OUTAGE_STATUSES = frozenset({500, 502, 503, 504})
 _OPEN_KEY = "s3-breaker:open"
 _FAILURES_KEY = "s3-breaker:failures"
 
 
 @dataclass
 class _Budget:
-    deadline: float | None  # time.monotonic() after which no attempt starts; None: no limit
+    seconds: float  # S3 time a request may spend
+    spent: float = 0.0  # in attempts so far (waiting for S3, not for the CPU or the database)
+    attempt_started: float = 0.0
     waited_in_vain: bool = False  # an attempt timed out
+
+    def used_up(self) -> bool:
+        return self.waited_in_vain or self.spent >= self.seconds
 
 
 _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("s3_budget", default=None)
@@ -52,7 +59,7 @@ _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("s3_bud
 def request_budget(seconds: float | None = None) -> Iterator[None]:
     """Give the S3 calls made inside one budget of `seconds` (S3_REQUEST_BUDGET by default)."""
     seconds = settings.S3_REQUEST_BUDGET if seconds is None else seconds
-    token = _budget.set(_Budget(deadline=time.monotonic() + seconds))
+    token = _budget.set(_Budget(seconds=seconds))
     try:
         yield
     finally:
@@ -95,11 +102,11 @@ def _before_send(**kwargs: Any) -> None:
     if breaker_is_open():
         raise S3Error(BREAKER_OPEN_MESSAGE, status=503, code="StorageUnavailable")
     budget = _budget.get()
-    if budget and (
-        budget.waited_in_vain
-        or (budget.deadline is not None and time.monotonic() >= budget.deadline)
-    ):
+    if budget is None:
+        return
+    if budget.used_up():
         raise S3Error(BUDGET_SPENT_MESSAGE, status=503, code="TimeBudgetSpent")
+    budget.attempt_started = time.monotonic()
 
 
 def _after_attempt(caught_exception: Exception | None = None, **kwargs: Any) -> bool | None:
@@ -110,16 +117,17 @@ def _after_attempt(caught_exception: Exception | None = None, **kwargs: Any) -> 
     budget = _budget.get()
     if budget is None:
         return None
+    if budget.attempt_started:  # not when _before_send refused the attempt
+        budget.spent += time.monotonic() - budget.attempt_started
+        budget.attempt_started = 0.0
     if isinstance(caught_exception, (ConnectTimeoutError, ReadTimeoutError)):
         budget.waited_in_vain = True
-        return False
-    if budget.deadline is not None and time.monotonic() >= budget.deadline:
-        return False
-    return None
+    return False if budget.used_up() else None
 
 
 def _after_call(http_response: Any = None, **kwargs: Any) -> None:
-    if http_response is not None and http_response.status_code >= 500:
+    # 501 Not Implemented is an answer (SeaweedFS has no public access block), not an outage.
+    if http_response is not None and http_response.status_code in OUTAGE_STATUSES:
         _failed()
     else:
         _succeeded()
