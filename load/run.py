@@ -9,8 +9,8 @@ logs. A new PostgreSQL database s3portal_load_<pid> on 127.0.0.1:5432 is created
 dropped at the end (LOAD_POSTGRES_URL names the server and the database to connect to for that,
 default postgres://postgres@127.0.0.1:5432/postgres).
 
-The portal is served as `manage.py runportal` serves it: gunicorn with gthread workers of 4
-threads (--workers, default 2), the audit sealer beside it (`manage.py audit_seal --every 2`).
+The portal is served as `manage.py runportal` serves it: gunicorn with gthread workers
+(--workers, default 2), the audit sealer beside it (`manage.py audit_seal --every 2`).
 Static files are neither collected nor requested (a browser has them cached; collecting them
 takes minutes), so pages are rendered with StaticFilesStorage, as in the benchmarks. The seed
 (load/seed.py: one account per simulated person, two buckets they may write, folders of files)
@@ -58,7 +58,6 @@ from load import seed as seeding  # noqa: E402
 from sharing.embedded import EmbeddedS3, EmbeddedS3Error, free_s3_port  # noqa: E402
 
 POSTGRES_URL = os.environ.get("LOAD_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-THREADS = 4  # per gunicorn worker, as runportal
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_", "TZ", "TMPDIR", "USER", "LOGNAME", "VIRTUAL_ENV", "PG")
 SEAL_EVERY = "2"  # seconds, as runportal
 STOP_TIMEOUT = 15
@@ -264,12 +263,15 @@ def serving(args, work: Path, env: dict[str, str], port: int) -> Iterator[subpro
     sealer = start([*manage, "audit_seal", "--every", SEAL_EVERY], env=env, log=work / "sealer.log")
     web = None
     try:
+        # runportal's own command line (Django is set up by now); the access log, with each
+        # request's duration, goes to a file instead (gunicorn takes the last value given).
+        from sharing.management.commands.runportal import gunicorn_command
+
         web = start(
             [
-                sys.executable, "-m", "gunicorn", "s3portal.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", str(args.workers), "--threads", str(THREADS),
-                "--worker-class", "gthread", "--access-logfile", str(work / "access.log"),
-                "--access-logformat", ACCESS_LOG_FORMAT, "--no-control-socket",
+                *gunicorn_command(port=port, workers=args.workers),
+                "--access-logfile", str(work / "access.log"),
+                "--access-logformat", ACCESS_LOG_FORMAT,
             ],
             env=env,
             log=work / "gunicorn.log",
@@ -316,8 +318,8 @@ def run_load(args, work: Path, env: dict[str, str], port: int, web: subprocess.P
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = datetime.datetime.now(datetime.UTC)
     say(
-        f"gunicorn ready on {env['SITE_URL']} ({args.workers} gthread workers x {THREADS} "
-        f"threads), audit sealer every {SEAL_EVERY} s; {args.users} people for {args.seconds} s"
+        f"gunicorn ready on {env['SITE_URL']} ({args.workers} gthread workers as "
+        f"runportal starts them), audit sealer every {SEAL_EVERY} s; {args.users} people for {args.seconds} s"
     )
     with figures.PeakRss(web.pid) as peak:
         locust_code = run_locust(args, work=work, env=env, url=env["SITE_URL"])
