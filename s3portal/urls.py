@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from sharing.views.auth import admin_login
 
 admin.site.site_header = "S3 Portal administration"
 admin.site.site_title = "S3 Portal admin"
@@ -9,7 +10,7 @@ admin.site.index_title = "Users, bucket grants and the audit trail"
 urlpatterns = [
     path("", include("sharing.urls")),
     # One login page for everybody, so throttling and auditing cover the admin site too.
-    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
 

@@ -138,3 +138,16 @@ def test_security_headers(client, alice):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_a_member_without_admin_access_gets_a_clear_page_not_a_redirect_loop(client, bob):
+    response = client_for(client, bob).get("/admin/", follow=True)
+    assert response.status_code == 403
+    assert len(response.redirect_chain) <= 2
+    assert b"no access to the administration site" in response.content
+
+
+def test_the_admin_sends_people_who_are_not_logged_in_to_the_one_login_page(client, db):
+    response = client.get("/admin/", follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == f"{reverse('login')}?next=%2Fadmin%2F"

@@ -419,3 +419,15 @@ def test_deleting_a_public_file_removes_its_policy_statement(client, alice, buck
         "outcome",
         "success",
     )
+
+
+@pytest.mark.parametrize(
+    ("names", "said"), [(["a.txt"], "Deleted 1 file."), (["a.txt", "b.txt"], "Deleted 2 files.")]
+)
+def test_the_delete_message_counts_in_plain_english(client, alice, bucket, names, said):
+    for name in names:
+        put(bucket, name)
+    response = client_for(client, alice).post(
+        reverse("objects_delete", args=[bucket]), {"keys": names, "prefix": ""}, follow=True
+    )
+    assert said in response.content.decode()

@@ -5,6 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from sharing import audit
@@ -56,6 +57,17 @@ class LoginView(auth_views.LoginView):
         )
         context = self.get_context_data(form=form)
         return self.render_to_response(context, status=429 if locked_out else 400)
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """Send people to the one login page; a member without admin access gets a page saying so
+    (the admin's own redirect back here would loop between the two login pages)."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        detail = "Your account has no access to the administration site. Ask an administrator."
+        context = {"code": 403, "title": "No access", "detail": detail}
+        return render(request, "error.html", context, status=403)
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(f"{reverse('login')}?{query}" if query else reverse("login"))
 
 
 def locked_out(request: HttpRequest, original_response: HttpResponse | None = None, *args):

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from sharing import audit, permissions, selectors, services
@@ -89,7 +90,8 @@ def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
             )
             form.add_error(None, error.message)
         else:
-            emptied = f" after deleting {deleted} files" if form.cleaned_data["empty_first"] else ""
+            files = ngettext("%d file", "%d files", deleted) % deleted
+            emptied = f" after deleting {files}" if form.cleaned_data["empty_first"] else ""
             messages.success(request, f"Bucket “{bucket}” deleted{emptied}.")
             return redirect("bucket_list")
     elif request.method == "POST":

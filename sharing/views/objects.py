@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import escape
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sharing import audit, permissions, selectors
@@ -112,10 +113,13 @@ def objects_delete(request: HttpRequest, bucket: str) -> HttpResponse:
 
 def _report_delete(request: HttpRequest, result) -> None:
     if result.deleted:
-        messages.success(request, f"Deleted {len(result.deleted)} files.")
+        count = len(result.deleted)
+        messages.success(request, ngettext("Deleted %d file.", "Deleted %d files.", count) % count)
     if result.failed:
         sample = ", ".join(list(result.failed)[:5])
-        messages.error(request, f"{len(result.failed)} files could not be deleted: {sample}")
+        count = len(result.failed)
+        refused = ngettext("%d file could not be deleted", "%d files could not be deleted", count)
+        messages.error(request, f"{refused % count}: {sample}")
 
 
 @require_http_methods(["GET", "POST"])
@@ -168,7 +172,12 @@ def transfer(request: HttpRequest, bucket: str) -> HttpResponse:
             context["clashes"] = error.keys[:20]
             form.add_error(
                 "overwrite",
-                f"{len(error.keys)} files already exist there. Tick the box to replace them.",
+                ngettext(
+                    "%d file already exists there. Tick the box to replace it.",
+                    "%d files already exist there. Tick the box to replace them.",
+                    len(error.keys),
+                )
+                % len(error.keys),
             )
         except S3Error as error:
             if error.status >= 500:
@@ -233,7 +242,8 @@ def _progress_page(request: HttpRequest, context: dict, steps: Iterator) -> Iter
             f"{step.index} of {step.total}: {escape(step.key)}{note}</li>\n"
         )
     yield f'<p class="message message-{"error" if failures else "success"}" data-testid="transfer-done">'
-    yield f"Done: {context['total'] - failures} of {context['total']} files {'moved' if context['move'] else 'copied'}"
+    total, verb = context["total"], "moved" if context["move"] else "copied"
+    yield f"Done: {total - failures} of {total} {ngettext('file', 'files', total)} {verb}"
     yield f"{f', {failures} failed' if failures else ''}.</p>" + tail
 
 

@@ -298,10 +298,13 @@
     if (!recoveredState || files.length === 0) return
     const box = $('[data-upload-restore]')
     const ghosts = files.filter((file) => file.isGhost)
+    const interrupted = files.length === 1
+      ? '1 upload was interrupted'
+      : `${files.length} uploads were interrupted`
     $('[data-upload-restore-text]').textContent = ghosts.length
-      ? `${files.length} uploads were interrupted. To resume, choose these files again: ` +
+      ? `${interrupted}. To resume, choose ${ghosts.length === 1 ? 'this file' : 'these files'} again: ` +
         ghosts.map(displayName).join(', ')
-      : `${files.length} uploads were interrupted when the page closed.`
+      : `${interrupted} when the page closed.`
     $('[data-upload-resume]').disabled = ghosts.length > 0
     box.hidden = false
   }
