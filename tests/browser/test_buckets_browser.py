@@ -59,7 +59,7 @@ def test_non_empty_bucket_needs_typed_name(page, live_server, alice, real_s3):
     page.get_by_label("Type full-of-files to confirm").fill("full-of-files")
     page.get_by_test_id("empty-and-delete").click()
     expect(
-        page.get_by_text("Bucket “full-of-files” deleted after deleting 1 files.")
+        page.get_by_text("Bucket “full-of-files” deleted after deleting 1 file.")
     ).to_be_visible()
 
 

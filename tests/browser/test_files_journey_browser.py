@@ -43,7 +43,7 @@ def test_upload_browse_download_copy_delete(portal, page, real_s3, alice):  # no
 
     page.locator("summary", has_text="Delete…").click()
     page.get_by_test_id("confirm-delete-file").click()
-    expect(page.get_by_text("Deleted 1 files.")).to_be_visible()
+    expect(page.get_by_text("Deleted 1 file.")).to_be_visible()
     assert server_client(real_s3).list_objects_v2(Bucket=ARCHIVE).get("KeyCount", 0) == 0
     outcomes = audit_rows(bucket=ARCHIVE, key="kept/résumé 2026.txt", phase="outcome")
     assert ("object.copy", "outcome", "success") in outcomes

@@ -233,7 +233,9 @@ def test_interrupted_upload_resumes_after_reload(portal, page, real_s3, tmp_path
     page.unroute(re.compile(r"partNumber=3&"))
     page.reload()  # the page closes with the upload half done
     restore = page.get_by_test_id("upload-restore")
-    expect(restore).to_contain_text("choose these files again: resume me.bin")
+    expect(restore).to_contain_text(
+        "1 upload was interrupted. To resume, choose this file again: resume me.bin"
+    )
     page.get_by_test_id("upload-input-files").set_input_files(source)
     page.get_by_test_id("upload-resume").click()
     expect(page.get_by_test_id("upload-summary")).to_have_text("1 file uploaded.", timeout=60_000)

@@ -49,7 +49,7 @@ def test_copy_move_and_delete_on_real_server(client, alice, two_buckets):
     folder = client.post(
         f"{url}?prefix=a/", {"dst_bucket": "dst-bucket", "dst_key": "copy", "mode": "copy"}
     )
-    assert "Done: 1 of 1 files copied." in b"".join(folder.streaming_content).decode()
+    assert "Done: 1 of 1 file copied." in b"".join(folder.streaming_content).decode()
     assert two_buckets.get_object(Bucket="dst-bucket", Key="copy/two.txt")["Body"].read() == b"22"
     client.post(
         reverse("objects_delete", args=["dst-bucket"]), {"keys": ["copy/two.txt", "b/one.txt"]}
