@@ -1,6 +1,9 @@
 """Personas and storage fixtures: alice owns, bob reads, charlie has nothing."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -150,3 +153,20 @@ def real_s3(embedded_s3, settings):
     settings.S3_MAX_KEY_SEGMENT_BYTES = 255
     yield embedded_s3
     _remove_all_buckets(embedded_s3)
+
+
+def manage_from_a_shell(
+    *args: str, var_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run manage.py as from a plain shell in the project folder: only VAR_DIR and `env` set."""
+    dropped = ("S3_", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "VAR_DIR", "PORT", "SITE_URL")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    clean.update(env or {}, VAR_DIR=str(var_dir))
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -1,9 +1,7 @@
 """Settings from the environment, system checks, and the production deploy check."""
 
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
 from s3portal import settings as project_settings
+from tests.conftest import manage_from_a_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION_ENV = {
@@ -27,17 +26,7 @@ PRODUCTION_ENV = {
 
 
 def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    dropped = ("S3_", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "VAR_DIR")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    clean.update(env, VAR_DIR=str(tmp_path))
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return manage_from_a_shell(*args, var_dir=tmp_path, env=env)
 
 
 def test_deploy_check_is_clean_with_production_variables(tmp_path):

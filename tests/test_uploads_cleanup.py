@@ -2,10 +2,8 @@
 storage is out of reach (in-process on moto, and from a plain shell as a person runs it)."""
 
 import json
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -16,7 +14,7 @@ from django.core.management.base import CommandError
 from sharing.audit import Actor
 from sharing.models import AuditEvent, BucketGrant, PendingUpload, Role
 from sharing.services import uploads as service
-from tests.conftest import audit_rows
+from tests.conftest import audit_rows, manage_from_a_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = (
@@ -151,17 +149,7 @@ def test_unreachable_storage_is_said_plainly(alice, settings):
 
 def manage(*args: str, var_dir: Path, **env: str) -> subprocess.CompletedProcess:
     """Run manage.py as from a plain shell in the project folder (only VAR_DIR set, to a temp)."""
-    dropped = ("S3_", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "VAR_DIR", "PORT", "SITE_URL")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    clean.update(env, VAR_DIR=str(var_dir))
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return manage_from_a_shell(*args, var_dir=var_dir, env=env)
 
 
 SHOW_PORTS = (
