@@ -8,11 +8,20 @@ import ipaddress
 import re
 
 from django import forms
+from django.contrib.auth.base_user import BaseUserManager
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from sharing import keys
+from sharing.models import Outcome
 from sharing.services.links import MAX_LINK_SECONDS
+
+# Days a filter may name: the end of 31 December 9999, or midnight of 1 January 1 in a zone ahead
+# of UTC, is a moment Python's datetime cannot hold.
+FIRST_DAY = datetime.date(1970, 1, 1)
+LAST_DAY = datetime.date(9998, 12, 31)
+DAY_INPUT = forms.DateInput(attrs={"type": "date"})
 
 BUCKET_CHARS = re.compile(r"^[a-z0-9.-]+$")
 RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -135,10 +144,14 @@ class TransferForm(forms.Form):
     mode = forms.ChoiceField(choices=MODES, initial="copy", widget=forms.RadioSelect)
     overwrite = forms.BooleanField(label="Replace files that already exist there", required=False)
 
-    def __init__(self, *args, buckets: list[str], folder: bool, **kwargs) -> None:
+    def __init__(
+        self, *args, buckets: list[str], folder: bool, can_move: bool = True, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.folder = folder
         self.fields["dst_bucket"].choices = [(name, name) for name in buckets]
+        if not can_move:  # a reader of the source bucket may copy out of it, nothing more
+            self.fields["mode"].choices = self.MODES[:1]
         if folder:
             self.fields["dst_key"].label = "Destination folder (empty: the top of the bucket)"
             self.fields["dst_key"].required = False
@@ -149,6 +162,41 @@ class TransferForm(forms.Form):
             value = value.strip("/")
             return keys.clean_key(value + "/", folder=True) if value else ""
         return keys.clean_key(value)
+
+
+class KeyListField(forms.Field):
+    """Several keys sent as repeated hidden fields (`keys=a&keys=b`), without repeats."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[str]:
+        return list(dict.fromkeys(value or []))
+
+
+class SelectionTransferForm(TransferForm):
+    """A copy or move of files and folders selected in one folder, into a destination folder."""
+
+    MAX_KEYS = 10_000
+
+    prefix = forms.CharField(widget=forms.HiddenInput, required=False, strip=False)
+    keys = KeyListField(required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, folder=True, **kwargs)
+
+    def clean(self) -> dict:
+        # Checked here, not in the fields: errors of hidden fields would not be shown.
+        data = super().clean()
+        selected = data.get("keys") or []
+        if not selected:
+            raise ValidationError("Select at least one file or folder.", code="no_selection")
+        if len(selected) > self.MAX_KEYS:
+            raise ValidationError(
+                f"Select at most {self.MAX_KEYS:,} files and folders at once.", code="too_many"
+            )
+        for key in selected:
+            keys.clean_object_key(key)  # existing names, as they are
+        return data
 
 
 class KeyForm(forms.Form):
@@ -257,4 +305,77 @@ class PublicForm(KeyForm):
             raise ValidationError(
                 "Tick the box to confirm that this file may be read by anyone.", code="unconfirmed"
             )
+        return data
+
+
+class ProfileForm(forms.Form):
+    """One's own name and email address (where password resets and download notices go)."""
+
+    first_name = forms.CharField(label="First name", max_length=150, required=False)
+    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    email = forms.EmailField(
+        label="Email address",
+        max_length=254,
+        required=False,
+        help_text="Password resets and “email me on the first download” notices are sent here.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    current_password = forms.CharField(
+        label="Current password",
+        required=False,
+        strip=False,
+        help_text="Needed only to change the email address.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_email(self) -> str:
+        return BaseUserManager.normalize_email(self.cleaned_data["email"])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # Whoever controls the address can reset the password: changing it asks for the password,
+        # as changing the password does, so a borrowed session cannot take the account over.
+        if "email" in data and data["email"] != self.user.email:
+            if not self.user.check_password(data.get("current_password", "")):
+                self.add_error(
+                    "current_password",
+                    ValidationError(
+                        "To change the email address, enter your current password.",
+                        code="password_needed",
+                    ),
+                )
+        return data
+
+
+class ActivityFilterForm(forms.Form):
+    """My activity's filters, from the query string; every field may be left empty."""
+
+    action = forms.CharField(required=False, max_length=40)
+    outcome = forms.ChoiceField(required=False, choices=[("", "any"), *Outcome.choices])
+    bucket = forms.CharField(required=False, max_length=63)
+    who = forms.CharField(required=False, max_length=150)
+    since = forms.DateField(
+        required=False,
+        widget=DAY_INPUT,
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
+    )
+    until = forms.DateField(
+        required=False,
+        widget=DAY_INPUT,
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
+    )
+    key = forms.CharField(required=False, max_length=200, label="Name contains")
+    before = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError("The first day comes after the last day.")
         return data

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from sharing import audit, permissions, s3
+from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.keys import clean_key
 from sharing.models import Role
+from sharing.services import links
 from sharing.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def folder_create(*, actor: Actor, bucket: str, prefix: str, name: str) -> str:
         if s3.list_page(bucket, prefix=key, size=1).objects or s3.head(bucket, key):
             raise ObjectError("A folder with that name already exists.", status=409)
         s3.put_empty(bucket, key)
+    selectors.bucket_usage_forget(bucket=bucket)
     return key
 
 
@@ -81,13 +83,21 @@ def _check_transfer(*, actor: Actor, bucket: str, dst_bucket: str, move: bool, a
 def _copy_one(*, actor: Actor, bucket: str, key: str, dst_bucket: str, dst_key: str) -> None:
     with audit.s3_call(actor=actor, action="object.copy", bucket=dst_bucket, key=dst_key) as call:
         call.message = f"From {bucket}/{key}."
-        s3.copy(bucket, key, dst_bucket, dst_key)
+        if key.endswith("/"):
+            # A folder marker holds nothing, and SeaweedFS (whose folders are directories) answers
+            # NoSuchKey to a CopyObject of one: make a new marker at the destination instead.
+            s3.put_empty(dst_bucket, dst_key)
+        else:
+            s3.copy(bucket, key, dst_bucket, dst_key)
+    selectors.bucket_usage_forget(bucket=dst_bucket)
 
 
 def _delete_one(*, actor: Actor, bucket: str, key: str) -> None:
     with audit.s3_call(actor=actor, action="object.delete", bucket=bucket, key=key):
         s3.delete(bucket, key)
     _forget_public_reads(actor=actor, bucket=bucket, keys=[key])
+    links.forget_deleted(actor=actor, bucket=bucket, keys=[key])
+    selectors.bucket_usage_forget(bucket=bucket)
 
 
 def _forget_public_reads(*, actor: Actor, bucket: str, keys: list[str]) -> None:
@@ -151,13 +161,71 @@ def folder_transfer_plan(
     if bucket == dst_bucket and dst_prefix.startswith(prefix):
         raise ValidationError("A folder cannot be copied or moved into itself.")
     with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):
-        sources = s3.list_keys(bucket, prefix=prefix)
+        sources = [item.key for item in s3.list_keys(bucket, prefix=prefix)]
+    return _plan(
+        actor=actor, sources=sources, cut=len(prefix), dst_bucket=dst_bucket,
+        dst_prefix=dst_prefix, overwrite=overwrite,
+    )  # fmt: skip
+
+
+def selection_transfer_plan(
+    *,
+    actor: Actor,
+    bucket: str,
+    prefix: str,
+    keys: list[str],
+    dst_bucket: str,
+    dst_prefix: str,
+    move: bool,
+    overwrite: bool = False,
+) -> list[tuple[str, str]]:
+    """Check a copy or move of files and folders selected in one folder into another folder."""
+    action = "object.move" if move else "object.copy"
+    _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
+    dst_prefix = clean_key(dst_prefix, folder=True) if dst_prefix else ""
+    _check_selection(prefix=prefix, keys=keys)
+    if bucket == dst_bucket and dst_prefix == prefix:
+        raise ValidationError("That is the folder they are in; choose another folder or bucket.")
+    if bucket == dst_bucket and any(
+        key.endswith("/") and dst_prefix.startswith(key) for key in keys
+    ):
+        raise ValidationError("A folder cannot be copied or moved into itself.")
+    sources = _expand(actor=actor, bucket=bucket, keys=keys)
+    return _plan(
+        actor=actor, sources=sources, cut=len(prefix), dst_bucket=dst_bucket,
+        dst_prefix=dst_prefix, overwrite=overwrite,
+    )  # fmt: skip
+
+
+def _check_selection(*, prefix: str, keys: list[str]) -> None:
+    if not keys:
+        raise ValidationError("Select at least one file or folder.")
+    if any(not key.startswith(prefix) or key == prefix for key in keys):
+        raise ValidationError("The selection must be inside the folder it was made in.")
+
+
+def _expand(*, actor: Actor, bucket: str, keys: list[str]) -> list[str]:
+    # A selected folder stands for everything under it, its marker and sub-folders included.
+    found: list[str] = []
+    for key in keys:
+        if not key.endswith("/"):
+            found.append(key)
+            continue
+        with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=key):
+            found += [item.key for item in s3.list_keys(bucket, prefix=key)]
+    return list(dict.fromkeys(found))
+
+
+def _plan(
+    *, actor: Actor, sources: list[str], cut: int, dst_bucket: str, dst_prefix: str, overwrite: bool
+) -> list[tuple[str, str]]:
     with audit.s3_call(actor=actor, action="object.list", bucket=dst_bucket, key=dst_prefix):
         existing = {item.key for item in s3.list_keys(dst_bucket, prefix=dst_prefix)}
-    plan = [(item.key, dst_prefix + item.key[len(prefix) :]) for item in sources]
+    plan = [(key, dst_prefix + key[cut:]) for key in sources]
     for _, dst_key in plan:
         clean_key(dst_key, folder=dst_key.endswith("/"))
-    clashes = [dst_key for _, dst_key in plan if dst_key in existing]
+    # An empty folder marker made again loses nothing: only files are asked about.
+    clashes = [dst_key for _, dst_key in plan if dst_key in existing and not dst_key.endswith("/")]
     if clashes and not overwrite:
         raise ObjectExistsError(clashes)
     return plan
@@ -167,6 +235,8 @@ def folder_transfer(
     *, actor: Actor, bucket: str, dst_bucket: str, plan: list[tuple[str, str]], move: bool
 ) -> Iterator[Step]:
     """Copy or move each planned object, one audit pair per call, yielding progress."""
+    if move:
+        plan = _children_first(plan)
     total = len(plan)
     for index, (key, dst_key) in enumerate(plan, start=1):
         try:
@@ -179,9 +249,17 @@ def folder_transfer(
             yield Step(index=index, total=total, key=key, ok=True)
 
 
+def _children_first(plan: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    # SeaweedFS ignores the delete of a folder marker ("docs/") while the folder still holds
+    # files, yet answers that it deleted it: delete what is in a folder before the folder.
+    # In reverse key order, every key comes after all the keys it is a prefix of.
+    return sorted(plan, key=lambda pair: pair[0], reverse=True)
+
+
 def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteResult:
     """Delete the given files (batches of 1000), one audit pair per file."""
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="object.delete")
+    keys = sorted(keys, reverse=True)  # what is inside a folder first: see _children_first
     deleted: list[str] = []
     failed: dict[str, str] = {}
     for start in range(0, len(keys), s3.core.DELETE_BATCH):
@@ -194,7 +272,23 @@ def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteRe
         deleted += result.deleted
         failed.update(result.failed)
     _forget_public_reads(actor=actor, bucket=bucket, keys=deleted)
+    links.forget_deleted(actor=actor, bucket=bucket, keys=deleted)
+    selectors.bucket_usage_forget(bucket=bucket)
     return s3.DeleteResult(deleted=deleted, failed=failed)
+
+
+def selection_delete(*, actor: Actor, bucket: str, prefix: str, keys: list[str]) -> s3.DeleteResult:
+    """Delete the files and folders selected in one folder (a folder: everything under it)."""
+    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="object.delete")
+    _check_selection(prefix=prefix, keys=keys)
+    return objects_delete(
+        actor=actor, bucket=bucket, keys=_expand(actor=actor, bucket=bucket, keys=keys)
+    )
+
+
+def selection_downloads(*, keys: list[str]) -> list[str]:
+    """Return the selected files that can be downloaded one by one (folders cannot, yet)."""
+    return [key for key in keys if not key.endswith("/")]
 
 
 def folder_delete(*, actor: Actor, bucket: str, prefix: str) -> s3.DeleteResult:

@@ -7,22 +7,33 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sharing import audit, permissions, selectors, services
 from sharing.audit import Actor
 from sharing.forms import BucketCreateForm, BucketDeleteForm
-from sharing.models import Role
+from sharing.models import Outcome, Role
 from sharing.s3 import S3Error
+from sharing.services import buckets as bucket_services
+from sharing.services import public_access
+from sharing.services.errors import ServiceError
 from sharing.views import uploads
+
+PUBLIC_FILES_CHOICES = {"allowed": True, "not allowed": False}
 
 
 @require_GET
 @login_required
 def bucket_list(request: HttpRequest) -> HttpResponse:
-    rows = selectors.bucket_rows(actor=Actor.from_request(request))
-    can_create = permissions.can_create_bucket(request.user)
-    return render(request, "sharing/bucket_list.html", {"rows": rows, "can_create": can_create})
+    actor = Actor.from_request(request)
+    rows = selectors.bucket_rows(actor=actor)
+    usages = selectors.bucket_usages(actor=actor, names=[row.name for row in rows])
+    context = {
+        "rows": [(row, usages.get(row.name)) for row in rows],
+        "can_create": permissions.can_create_bucket(request.user),
+        "usage_limit": selectors.BUCKET_USAGE_LIMIT,
+    }
+    return render(request, "sharing/bucket_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -50,24 +61,64 @@ def bucket_create(request: HttpRequest) -> HttpResponse:
     return render(request, "sharing/bucket_create.html", {"form": form}, status=status)
 
 
+def _bucket_settings(*, actor: Actor, bucket: str, role: str, prefix: str) -> dict:
+    """Return the bucket-settings part of a folder page: the portal's rule, the storage's block."""
+    show_block = role == Role.MANAGE and not prefix  # two storage calls: managers, at the top
+    return {
+        "public_files": public_access.public_files_allowed(bucket=bucket),
+        "provider_block": public_access.provider_block(actor=actor, bucket=bucket)
+        if show_block
+        else "",
+    }
+
+
 @require_GET
 @login_required
 def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
-    prefix, query, token = (request.GET.get(name, "") for name in ("prefix", "q", "token"))
-    role, listing = selectors.folder_page(
-        actor=Actor.from_request(request), bucket=bucket, prefix=prefix, query=query, token=token
+    prefix, query, token, sort = (
+        request.GET.get(name, "") for name in ("prefix", "q", "token", "sort")
     )
-    base = {"prefix": prefix, "q": query} if query else {"prefix": prefix}
+    actor = Actor.from_request(request)
+    role, listing = selectors.folder_page(
+        actor=actor, bucket=bucket, prefix=prefix, query=query, token=token, sort=sort
+    )
+    base = {"prefix": prefix, "q": query, "sort": sort if listing.sort != "name" else ""}
+    base = {name: value for name, value in base.items() if value or name == "prefix"}
     context = {
         "bucket": bucket, "role": role, "prefix": prefix, "query": query, "token": token,
         "folders": listing.folders, "files": listing.files, "page": listing,
         "crumbs": selectors.breadcrumbs(prefix), "is_manager": role == Role.MANAGE,
+        **_bucket_settings(actor=actor, bucket=bucket, role=role, prefix=prefix),
         "can_write": permissions.allows(role, permissions.WRITE_ROLE),
+        "can_copy": selectors.can_copy_anywhere(actor=actor),
+        "can_share": permissions.allows(role, permissions.SHARE_ROLE),
         "first_page_query": urlencode(base),
         "next_page_query": urlencode({**base, "token": listing.next_token}),
         **uploads.panel_context(request, bucket=bucket, prefix=prefix, role=role),
     }  # fmt: skip
     return render(request, "sharing/bucket_detail.html", context)
+
+
+@require_POST
+@login_required
+def bucket_public_files(request: HttpRequest, bucket: str) -> HttpResponse:
+    actor = Actor.from_request(request)
+    permissions.require(actor=actor, bucket=bucket, role=Role.MANAGE, action="bucket.public_files")
+    choice = request.POST.get("public_files", "")
+    if choice not in PUBLIC_FILES_CHOICES:
+        message = "Choose whether public files are allowed in this bucket."
+        audit.record(
+            actor=actor, action="bucket.public_files", outcome=Outcome.REFUSED, bucket=bucket,
+            message=f"public_files: {choice[:40]!r}: {message}",
+        )  # fmt: skip
+        raise ServiceError(message, status=400)
+    allowed = PUBLIC_FILES_CHOICES[choice]
+    warnings = bucket_services.bucket_set_public_files(actor=actor, name=bucket, allowed=allowed)
+    state = "allowed" if allowed else "not allowed"
+    messages.success(request, f"Public files are now {state} in this bucket.")
+    for warning in warnings:
+        messages.warning(request, warning)
+    return redirect("bucket_detail", bucket=bucket)
 
 
 @require_http_methods(["GET", "POST"])
@@ -76,7 +127,10 @@ def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
     actor = Actor.from_request(request)
     permissions.require(actor=actor, bucket=bucket, role=Role.MANAGE, action="bucket.delete")
     form = BucketDeleteForm(request.POST if request.method == "POST" else None, bucket=bucket)
-    not_empty = False
+    # Asked up front, so a bucket with files gets the type-its-name form at once.
+    not_empty = request.method == "GET" and not bucket_services.bucket_is_empty(
+        actor=actor, name=bucket
+    )
     if request.method == "POST" and form.is_valid():
         try:
             empty_first = form.cleaned_data["empty_first"]
@@ -96,7 +150,7 @@ def bucket_delete(request: HttpRequest, bucket: str) -> HttpResponse:
             return redirect("bucket_list")
     elif request.method == "POST":
         audit.form_refusal(actor=actor, action="bucket.delete", form=form, bucket=bucket)
-    status = 409 if not_empty else (400 if form.errors else 200)
+    status = 409 if not_empty and form.errors else (400 if form.errors else 200)
     context = {
         "bucket": bucket,
         "form": form,

@@ -1,5 +1,6 @@
 """File pages and actions: details, download, copy/move/rename, folders, delete."""
 
+import functools
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from sharing import audit, permissions, selectors
 from sharing.audit import Actor
-from sharing.forms import FolderCreateForm, TransferForm
+from sharing.forms import FolderCreateForm, SelectionTransferForm, TransferForm
 from sharing.models import Role
 from sharing.s3 import S3Error
 from sharing.services import objects as services
@@ -34,6 +35,10 @@ def object_url(bucket: str, key: str) -> str:
     return f"{reverse('object_detail', args=[bucket])}?{urlencode({'key': key})}"
 
 
+def download_url(bucket: str, key: str) -> str:
+    return f"{reverse('object_download', args=[bucket])}?{urlencode({'key': key})}"
+
+
 def _param(request: HttpRequest, name: str) -> str:
     value = request.GET.get(name, "")
     if not value:
@@ -49,13 +54,16 @@ def _parent(key: str) -> str:
 @login_required
 def object_detail(request: HttpRequest, bucket: str) -> HttpResponse:
     key = _param(request, "key")
-    role, info = selectors.object_info(actor=Actor.from_request(request), bucket=bucket, key=key)
+    actor = Actor.from_request(request)
+    role, info = selectors.object_info(actor=actor, bucket=bucket, key=key)
+    can_write = permissions.allows(role, permissions.WRITE_ROLE)
     context = {
         "bucket": bucket,
         "info": info,
         "name": services.file_name(key),
         "crumbs": selectors.breadcrumbs(_parent(key)),
-        "can_write": permissions.allows(role, permissions.WRITE_ROLE),
+        "can_write": can_write,
+        "can_copy": can_write or selectors.can_copy_anywhere(actor=actor),
         "folder_prefix": _parent(key),
         **links.object_panel_context(request, bucket=bucket, key=key, role=role),
     }
@@ -106,9 +114,35 @@ def objects_delete(request: HttpRequest, bucket: str) -> HttpResponse:
     if not keys:
         messages.error(request, "Select at least one file to delete.")
         return redirect(folder_url(bucket, prefix))
-    result = services.objects_delete(actor=Actor.from_request(request), bucket=bucket, keys=keys)
+    actor = Actor.from_request(request)
+    try:
+        result = services.selection_delete(actor=actor, bucket=bucket, prefix=prefix, keys=keys)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(folder_url(bucket, prefix))
     _report_delete(request, result)
     return redirect(folder_url(bucket, prefix))
+
+
+@require_POST
+@login_required
+def objects_download(request: HttpRequest, bucket: str) -> HttpResponse:
+    # Changes nothing: POST only because the folder page's selection form is one POST form.
+    actor = Actor.from_request(request)
+    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.download")
+    prefix = request.POST.get("prefix", "")
+    selected = request.POST.getlist("keys")[:MAX_SELECTION]
+    keys = services.selection_downloads(keys=selected)
+    if len(keys) == 1:
+        return redirect(download_url(bucket, keys[0]))
+    if not keys:
+        messages.error(request, "Select at least one file to download (not a folder).")
+        return redirect(folder_url(bucket, prefix))
+    files = [{"name": key.removeprefix(prefix), "url": download_url(bucket, key)} for key in keys]
+    context = {"bucket": bucket, "prefix": prefix, "files": files,
+               "folders_left_out": len(selected) - len(keys),
+               "crumbs": selectors.breadcrumbs(prefix)}  # fmt: skip
+    return render(request, "sharing/download_selection.html", context)
 
 
 def _report_delete(request: HttpRequest, result) -> None:
@@ -152,22 +186,53 @@ def transfer(request: HttpRequest, bucket: str) -> HttpResponse:
     actor = Actor.from_request(request)
     folder = "prefix" in request.GET
     source = _param(request, "prefix" if folder else "key")
-    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.copy")
-    buckets = selectors.writable_buckets(actor=actor)
-    initial = {"dst_bucket": bucket, "dst_key": source}
+    role = permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.copy")
     form = TransferForm(
         request.POST if request.method == "POST" else None,
-        initial=initial,
-        buckets=buckets,
+        initial={"dst_bucket": bucket, "dst_key": source},
+        buckets=selectors.writable_buckets(actor=actor),
         folder=folder,
+        can_move=permissions.allows(role, permissions.WRITE_ROLE),
     )
-    context = {"bucket": bucket, "source": source, "folder": folder, "form": form, "clashes": []}
+    context = {"bucket": bucket, "source": source, "folder": folder}
+    run = functools.partial(_run_transfer, request, actor, bucket, source, folder)
+    kind = "folder" if folder else "object"
+    return _transfer_page(request, actor=actor, form=form, context=context, run=run, kind=kind)
+
+
+@require_POST
+@login_required
+def selection_transfer(request: HttpRequest, bucket: str) -> HttpResponse:
+    actor = Actor.from_request(request)
+    role = permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.copy")
+    prefix, keys = request.POST.get("prefix", ""), request.POST.getlist("keys")
+    start = request.POST.get("start")  # from the folder page: show the form, do nothing yet
+    if start and not keys:
+        messages.error(request, "Select at least one file or folder.")
+        return redirect(folder_url(bucket, prefix))
+    can_move = permissions.allows(role, permissions.WRITE_ROLE)
+    mode = "move" if start == "move" and can_move else "copy"
+    form = SelectionTransferForm(
+        None if start else request.POST,
+        initial={"dst_bucket": bucket, "dst_key": prefix, "mode": mode, "prefix": prefix,
+                 "keys": keys},
+        buckets=selectors.writable_buckets(actor=actor), can_move=can_move,
+    )  # fmt: skip
+    names = [key.removeprefix(prefix) for key in keys[:MAX_SELECTION]]
+    context = {"bucket": bucket, "source": prefix, "folder": True, "selection": names}
+    run = functools.partial(_run_selection, request, actor, bucket)
+    return _transfer_page(request, actor=actor, form=form, context=context, run=run, kind="object")
+
+
+def _transfer_page(request, *, actor, form, context, run, kind: str) -> HttpResponse:
+    context = {**context, "form": form, "clashes": []}
+    bucket, source = context["bucket"], context["source"]
     if form.is_bound and form.is_valid():
         try:
-            return _run_transfer(request, actor, bucket, source, folder, form.cleaned_data)
+            return run(form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
-            _transfer_refused(actor, bucket, source, folder, form)
+            _transfer_refused(actor, bucket, source, kind, form)
         except services.ObjectExistsError as error:
             context["clashes"] = error.keys[:20]
             form.add_error(
@@ -184,18 +249,30 @@ def transfer(request: HttpRequest, bucket: str) -> HttpResponse:
                 raise
             form.add_error(None, error.message)
     elif form.is_bound:
-        _transfer_refused(actor, bucket, source, folder, form)
+        _transfer_refused(actor, bucket, source, kind, form)
     status = 400 if form.errors and not context["clashes"] else (409 if context["clashes"] else 200)
     return render(request, "sharing/transfer.html", context, status=status)
 
 
 def _transfer_refused(
-    actor: Actor, bucket: str, source: str, folder: bool, form: TransferForm
+    actor: Actor, bucket: str, source: str, kind: str, form: TransferForm
 ) -> None:
     # A refused destination never reached a service's audited call: record it here, once.
-    kind = "folder" if folder else "object"
     mode = "move" if form.data.get("mode") == "move" else "copy"
     audit.form_refusal(actor=actor, action=f"{kind}.{mode}", form=form, bucket=bucket, key=source)
+
+
+def _run_selection(request, actor, bucket, data) -> HttpResponse:
+    move, prefix, dst_bucket = data["mode"] == "move", data["prefix"], data["dst_bucket"]
+    plan = services.selection_transfer_plan(
+        actor=actor, bucket=bucket, prefix=prefix, keys=data["keys"], dst_bucket=dst_bucket,
+        dst_prefix=data["dst_key"], move=move, overwrite=data["overwrite"],
+    )  # fmt: skip
+    if not plan:
+        raise ValidationError("The selected folders are empty: there is nothing to copy.")
+    context = {"source": prefix, "dst_url": folder_url(dst_bucket, data["dst_key"]),
+               "selected": len(data["keys"])}  # fmt: skip
+    return _stream_transfer(request, actor, bucket, dst_bucket, plan, move, context)
 
 
 def _run_transfer(request, actor, bucket, source, folder, data) -> HttpResponse:
@@ -218,11 +295,16 @@ def _run_transfer(request, actor, bucket, source, folder, data) -> HttpResponse:
     )  # fmt: skip
     if not plan:
         raise ValidationError("The folder is empty: there is nothing to copy.")
+    context = {"source": source, "dst_url": folder_url(dst_bucket, dst_key)}
+    return _stream_transfer(request, actor, bucket, dst_bucket, plan, move, context)
+
+
+def _stream_transfer(request, actor, bucket, dst_bucket, plan, move, context) -> HttpResponse:
     steps = services.folder_transfer(
         actor=actor, bucket=bucket, dst_bucket=dst_bucket, plan=plan, move=move
     )
-    context = {"bucket": bucket, "source": source, "move": move, "dst_bucket": dst_bucket,
-               "dst_url": folder_url(dst_bucket, dst_key), "total": len(plan)}  # fmt: skip
+    context = {**context, "bucket": bucket, "move": move, "dst_bucket": dst_bucket,
+               "total": len(plan)}  # fmt: skip
     return StreamingHttpResponse(_progress_page(request, context, steps))
 
 
@@ -251,6 +333,8 @@ urlpatterns = [
     path("b/<bucket:bucket>/object/", object_detail, name="object_detail"),
     path("b/<bucket:bucket>/download/", object_download, name="object_download"),
     path("b/<bucket:bucket>/transfer/", transfer, name="object_transfer"),
+    path("b/<bucket:bucket>/transfer-selection/", selection_transfer, name="selection_transfer"),
+    path("b/<bucket:bucket>/download-selection/", objects_download, name="objects_download"),
     path("b/<bucket:bucket>/delete-files/", objects_delete, name="objects_delete"),
     path("b/<bucket:bucket>/new-folder/", folder_create, name="folder_create"),
     path("b/<bucket:bucket>/delete-folder/", folder_delete, name="folder_delete"),
