@@ -1,5 +1,6 @@
 import csv
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
@@ -8,11 +9,16 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
+from sharing import selectors
 from sharing.audit import HASHED_FIELDS, Actor
 from sharing.models import AuditEvent, BucketGrant, LinkStatus, ShareLink
+from sharing.s3 import S3Error
 from sharing.services import grants as grant_services
 from sharing.services import links as link_services
+from sharing.templatetags.dates import when_full, when_html
+from sharing.templatetags.keys import breakable
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FILTER_SAMPLE_ROWS = 10_000
@@ -55,6 +61,29 @@ class BucketGrantAdmin(admin.ModelAdmin):
     list_filter = ("role",)
     search_fields = ("bucket", "user__username", "group__name")
     autocomplete_fields = ("user", "group")
+    # Declared, so that the admin builds the form (and lists the buckets) once per page.
+    fields = ("user", "group", "bucket", "role")
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name != "bucket":
+            return super().formfield_for_dbfield(db_field, request, **kwargs)
+        # Only a new grant asks (its bucket is read-only afterwards): a grant whose bucket
+        # vanished stays editable, and its page never waits for the storage.
+        try:
+            rows = selectors.bucket_rows(actor=Actor.from_request(request))
+        except S3Error as error:
+            message = f"The buckets cannot be listed right now ({error.message}); try again later."
+            return forms.ChoiceField(
+                label="Bucket",
+                choices=[("", "— storage unavailable —")],
+                help_text=message,
+                error_messages={"required": message, "invalid_choice": message},
+            )
+        return forms.ChoiceField(
+            label="Bucket",
+            choices=[("", "---------"), *((row.name, row.name) for row in rows)],
+            help_text="One of the buckets in the storage.",
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         # Holder and bucket are what a grant is: to move one, delete it and add another.
@@ -137,23 +166,46 @@ class CappedCountPaginator(Paginator):
 class AuditEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only for everybody, superusers included."""
 
-    list_display = (
-        "created_at",
-        "actor_name",
-        "action",
-        "bucket",
-        "key",
-        "outcome",
-        "error_code",
-        "client_ip",
-        "duration_ms",
-    )
+    # Five compact columns, so that a laptop-wide window shows them all beside the filters.
+    list_display = ("when", "who", "action", "subject", "result")
     list_filter = (ActionFilter, "outcome", ActorFilter, BucketFilter, "phase", "created_at")
     search_fields = ("key",)
     actions = ["export_csv"]
     list_per_page = 100
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    readonly_fields = ("moment",)
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        # A row's page gives its moment to the second, with the zone, where "created at" was.
+        fields = super().get_fields(request, obj)
+        return ["moment", *(name for name in fields if name not in ("created_at", "moment"))]
+
+    @admin.display(description="time", ordering="created_at")
+    def when(self, obj: AuditEvent) -> str:
+        return when_html(obj.created_at)
+
+    @admin.display(description="created at")
+    def moment(self, obj: AuditEvent) -> str:
+        return when_full(obj.created_at)
+
+    @admin.display(description="who", ordering="actor_name")
+    def who(self, obj: AuditEvent) -> str:
+        return format_html("{}<small>{}</small>", obj.actor_name or "–", obj.client_ip or "")
+
+    @admin.display(description="bucket / key", ordering="bucket")
+    def subject(self, obj: AuditEvent) -> str:
+        if not obj.bucket:
+            return breakable(obj.key)
+        return format_html(
+            '<span class="audit-bucket">{}</span> {}', obj.bucket, breakable(obj.key)
+        )
+
+    @admin.display(description="outcome", ordering="outcome")
+    def result(self, obj: AuditEvent) -> str:
+        details = [obj.error_code, f"{obj.duration_ms} ms" if obj.duration_ms is not None else ""]
+        return format_html("{}<small>{}</small>", obj.outcome, " · ".join(filter(None, details)))
 
     @admin.action(description="Export the selected rows as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:

@@ -67,6 +67,20 @@ class BucketGrant(models.Model):
         return f"{holder}: {self.role} on {self.bucket}"
 
 
+class BucketSettings(models.Model):
+    """What the portal itself allows in one bucket, whatever the storage would allow."""
+
+    bucket = models.CharField(max_length=63, unique=True)
+    public_files = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "bucket settings"
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: public files {'allowed' if self.public_files else 'not allowed'}"
+
+
 class Outcome(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCESS = "success", "Success"
@@ -181,6 +195,7 @@ class LinkStatus(models.TextChoices):
 
     ACTIVE = "active", "active"
     REVOKED = "revoked", "revoked"
+    FILE_DELETED = "file deleted", "file deleted"
     EXPIRED = "expired", "expired"
     USED_UP = "used up", "used up"
     DISABLED = "disabled", "disabled"
@@ -205,6 +220,7 @@ class ShareLinkQuerySet(models.QuerySet):
         )
         reasons = [
             (LinkStatus.REVOKED, Q(revoked_at__isnull=False)),
+            (LinkStatus.FILE_DELETED, Q(file_deleted_at__isnull=False)),
             (LinkStatus.EXPIRED, Q(expires_at__lte=now)),
             (LinkStatus.USED_UP, Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))),
             (LinkStatus.DISABLED, ~Exists(creator_may_share)),
@@ -238,6 +254,9 @@ class ShareLink(models.Model):
     downloads = models.PositiveIntegerField(default=0)
     password_hash = models.CharField(max_length=200, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set when the portal deletes or moves the file, or a recipient finds it gone: a new file
+    # under the same name is another file, which the link never shared.
+    file_deleted_at = models.DateTimeField(null=True, blank=True)
     notify_on_download = models.BooleanField(default=False)
     notified_at = models.DateTimeField(null=True, blank=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)

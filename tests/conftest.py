@@ -14,7 +14,7 @@ from moto import mock_aws
 from sharing import services
 from sharing.audit import Actor
 from sharing.embedded import EmbeddedS3, free_s3_port
-from sharing.models import AuditEvent, BucketGrant, Role
+from sharing.models import AuditEvent, BucketGrant, BucketSettings, Role
 
 # Playwright's sync API keeps an event loop in the main thread; Django must not refuse DB access.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -91,9 +91,10 @@ def admin_user(db) -> User:
 
 @pytest.fixture
 def bucket(moto_s3, alice, bob) -> str:
-    """A bucket alice created (manage) and bob was granted read on."""
+    """A bucket alice created (manage), with public files allowed, and bob was granted read on."""
     services.bucket_create(actor=Actor(user=alice, name="alice"), name="team-files")
     BucketGrant.objects.create(user=bob, bucket="team-files", role=Role.READ)
+    BucketSettings.objects.create(bucket="team-files", public_files=True)
     return "team-files"
 
 

@@ -146,6 +146,48 @@ def test_delete_non_empty_bucket_is_refused_with_clear_message(client, alice, bu
     assert (row.outcome, row.error_code) == ("failure", "BucketNotEmptyError")
 
 
+def test_delete_page_of_a_non_empty_bucket_asks_for_the_typed_name_at_once(client, alice, bucket):
+    put(bucket, "a.txt")
+    response = client_for(client, alice).get(reverse("bucket_delete", args=[bucket]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="empty-and-delete"' in html and 'name="confirm_name"' in html
+    assert 'data-testid="confirm-delete"' not in html  # no plain delete that can only be refused
+    # Asked through the gateway, and audited.
+    assert audit_rows(action="bucket.check_empty") == [
+        ("bucket.check_empty", "intent", "pending"),
+        ("bucket.check_empty", "outcome", "success"),
+    ]
+    assert AuditEvent.objects.get(action="bucket.check_empty", phase="outcome").message == (
+        "The bucket holds files."
+    )
+
+
+def test_delete_page_of_an_empty_bucket_offers_the_plain_delete(client, alice, bucket):
+    response = client_for(client, alice).get(reverse("bucket_delete", args=[bucket]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="confirm-delete"' in html and "This bucket is empty." in html
+    assert 'name="confirm_name"' not in html
+
+
+def test_delete_page_says_so_when_storage_is_down(client, alice, bucket, settings):
+    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"
+    response = client_for(client, alice).get(reverse("bucket_delete", args=[bucket]))
+    assert response.status_code == 503
+    assert audit_rows(action="bucket.check_empty")[-1] == (
+        "bucket.check_empty",
+        "outcome",
+        "failure",
+    )
+
+
+def test_reader_gets_403_on_the_delete_page_and_storage_is_not_asked(client, bob, bucket):
+    response = client_for(client, bob).get(reverse("bucket_delete", args=[bucket]))
+    assert response.status_code == 403
+    assert audit_rows(action="bucket.check_empty") == []
+
+
 def test_empty_and_delete_needs_the_typed_name(client, alice, bucket):
     put(bucket, "a.txt")
     response = client_for(client, alice).post(

@@ -1,12 +1,13 @@
 """Grants, group membership and active accounts: changed through services, each change audited."""
 
+import boto3
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from sharing import audit, services
+from sharing import audit, s3, services
 from sharing.audit import Actor
 from sharing.models import AuditEvent, BucketGrant, Role
 from sharing.services import grants
@@ -237,7 +238,14 @@ def test_bucket_delete_records_each_grant_it_removes(alice, bob, bucket):
 # The admin site
 
 
-def test_admin_adds_a_grant_and_records_it(client, admin_user, bob):
+@pytest.fixture
+def granted(moto_s3) -> str:
+    """A bucket in the storage, with no grant yet."""
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="granted")
+    return "granted"
+
+
+def test_admin_adds_a_grant_and_records_it(client, admin_user, bob, granted):
     client_for(client, admin_user)
     response = client.post(
         reverse("admin:sharing_bucketgrant_add"),
@@ -249,7 +257,9 @@ def test_admin_adds_a_grant_and_records_it(client, admin_user, bob):
     assert AuditEvent.objects.get(action="grant.create").client_ip == "127.0.0.1"
 
 
-def test_admin_refuses_a_second_grant_for_the_same_holder_and_bucket(client, admin_user, bob):
+def test_admin_refuses_a_second_grant_for_the_same_holder_and_bucket(
+    client, admin_user, bob, granted
+):
     BucketGrant.objects.create(user=bob, bucket="granted", role=Role.READ)
     client_for(client, admin_user)
     response = client.post(
@@ -259,6 +269,63 @@ def test_admin_refuses_a_second_grant_for_the_same_holder_and_bucket(client, adm
     assert response.status_code == 200  # the form again, with the error
     assert BucketGrant.objects.get(user=bob, bucket="granted").role == Role.READ
     assert changes() == []
+
+
+def test_admin_grant_form_offers_the_buckets_of_the_storage(client, admin_user, granted):
+    response = client_for(client, admin_user).get(reverse("admin:sharing_bucketgrant_add"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.fields["bucket"].choices == [
+        ("", "---------"),
+        ("granted", "granted"),
+    ]
+    # Listed through the gateway, audited as every listing is.
+    assert audit_rows(action="bucket.list") == [
+        ("bucket.list", "intent", "pending"),
+        ("bucket.list", "outcome", "success"),
+    ]
+
+
+def test_admin_refuses_a_grant_on_a_bucket_that_does_not_exist(client, admin_user, bob, granted):
+    response = client_for(client, admin_user).post(
+        reverse("admin:sharing_bucketgrant_add"),
+        {"user": bob.pk, "group": "", "bucket": "no-such-bucket", "role": "read"},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "Select a valid choice" in response.content.decode()
+    assert not BucketGrant.objects.exists()
+    assert changes() == []
+
+
+def test_admin_grant_form_says_when_the_storage_is_unavailable(
+    client, admin_user, bob, moto_s3, monkeypatch
+):
+    def unavailable():
+        raise s3.S3Error("The storage service is unavailable.", status=503, code="Unavailable")
+
+    monkeypatch.setattr(s3, "list_buckets", unavailable)
+    client_for(client, admin_user)
+    page = client.get(reverse("admin:sharing_bucketgrant_add"))
+    assert page.status_code == 200
+    assert "The buckets cannot be listed right now" in page.content.decode()
+    response = client.post(
+        reverse("admin:sharing_bucketgrant_add"),
+        {"user": bob.pk, "group": "", "bucket": "granted", "role": "read"},
+    )
+    assert response.status_code == 200
+    assert "The buckets cannot be listed right now" in response.content.decode()
+    assert not BucketGrant.objects.exists()
+
+
+def test_admin_edits_a_grant_whose_bucket_vanished_without_asking_the_storage(
+    client, admin_user, bob, moto_s3
+):
+    grant = BucketGrant.objects.create(user=bob, bucket="vanished", role=Role.READ)
+    client_for(client, admin_user)
+    url = reverse("admin:sharing_bucketgrant_change", args=[grant.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"role": "write"}).status_code == 302
+    assert BucketGrant.objects.get(pk=grant.pk).role == Role.WRITE
+    assert audit_rows(action="bucket.list") == []
 
 
 def test_admin_changes_a_role_and_records_old_and_new(client, admin_user, bob):

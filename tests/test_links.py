@@ -22,6 +22,7 @@ from sharing import s3, services
 from sharing.audit import Actor
 from sharing.models import AuditEvent, BucketGrant, ShareLink
 from sharing.services import link_emails, link_recipients, links, public_access
+from sharing.services import objects as object_services
 from tests.conftest import audit_rows, client_for
 
 KEY = "docs/plan ü.txt"
@@ -659,7 +660,8 @@ def test_my_links_lists_only_mine_with_status(client, alice, bob, file, new_link
     html = response.content.decode()
     assert response.status_code == 200
     assert html.count('data-testid="link-status"') == 1 and ">revoked<" in html
-    assert "anyone with the link" in html and "docs/plan ü.txt" in html
+    assert "anyone with the link" in html
+    assert '>docs/</span><wbr><span class="key-part">plan ü.txt<' in html  # wraps after "/" only
     assert 'data-testid="nav-links"' in html
     assert client.logout() is None
     assert client.get(reverse("link_list")).status_code == 302
@@ -1047,3 +1049,87 @@ def test_a_dead_links_page_answers_while_storage_is_out_of_reach(client, alice, 
     assert s3.breaker_is_open()
     assert client.get(public_url(new_link.token)).status_code == 410
     assert download(client, new_link.token).status_code == 410
+
+
+# --- Links to deleted files --------------------------------------------------------------------
+
+
+def test_deleting_a_shared_file_shows_file_deleted_everywhere(client, alice, admin_user, new_link):
+    response = client_for(client, alice).post(
+        reverse("objects_delete", args=["team-files"]), {"keys": [KEY], "prefix": "docs/"}
+    )
+    assert response.status_code == 302
+    link = ShareLink.objects.with_status(timezone.now()).get()
+    assert link.status == "file deleted" and link.file_deleted_at is not None
+    assert not ShareLink.objects.usable(timezone.now()).exists()
+    html = client.get(reverse("link_list")).content.decode()
+    assert 'data-testid="link-status">file deleted<' in html
+    assert 'data-testid="link-status">active<' not in html
+    assert audit_rows(action="link.file_deleted") == [("link.file_deleted", "event", "success")]
+    # The recipient, who needs no login.
+    recipient = Client()
+    page = recipient.get(public_url(new_link.token))
+    assert page.status_code == 410 and "no longer exists" in page.content.decode()
+    assert download(recipient, new_link.token).status_code == 410
+    # The admin's status filter offers the status, and finds the link by it.
+    changelist = client_for(client, admin_user).get(
+        reverse("admin:sharing_sharelink_changelist"), {"status": "file deleted"}
+    )
+    assert [row.pk for row in changelist.context["cl"].result_list] == [new_link.link.pk]
+    assert "?status=file+deleted" in changelist.content.decode()
+
+
+def test_a_new_file_under_the_same_name_does_not_revive_the_link(client, alice, new_link):
+    object_services.objects_delete(actor=as_actor(alice), bucket="team-files", keys=[KEY])
+    raw().put_object(Bucket="team-files", Key=KEY, Body=b"someone else's plan")
+    assert Client().get(public_url(new_link.token)).status_code == 410
+    link = ShareLink.objects.with_status(timezone.now()).get()
+    assert link.status == "file deleted"
+    # The new file's page lists the old link, dead, in its panel.
+    page = client_for(client, alice).get(
+        reverse("object_detail", args=["team-files"]), {"key": KEY}
+    )
+    assert 'data-testid="link-status">file deleted<' in page.content.decode()
+
+
+def test_moving_a_shared_file_marks_its_links(alice, new_link):
+    object_services.object_copy(
+        actor=as_actor(alice),
+        bucket="team-files",
+        key=KEY,
+        dst_bucket="team-files",
+        dst_key="moved/plan.txt",
+        move=True,
+    )
+    assert ShareLink.objects.with_status(timezone.now()).get().status == "file deleted"
+
+
+def test_file_deleted_outside_the_portal_is_marked_when_a_recipient_finds_it_gone(
+    client, alice, new_link
+):
+    other = links.link_create(
+        actor=as_actor(alice), bucket="team-files", key=KEY, expires_at=in_hours(2)
+    )
+    raw().delete_object(Bucket="team-files", Key=KEY)
+    assert ShareLink.objects.usable(timezone.now()).count() == 2  # nobody knows yet
+    response = Client().get(public_url(new_link.token))
+    assert response.status_code == 410 and "no longer exists" in response.content.decode()
+    statuses = set(ShareLink.objects.with_status(timezone.now()).values_list("status", flat=True))
+    assert statuses == {"file deleted"}  # every link to the file, not only the one opened
+    html = client_for(client, alice).get(reverse("link_list")).content.decode()
+    assert html.count('data-testid="link-status">file deleted<') == 2
+    assert Client().get(public_url(other.token)).status_code == 410
+    row = AuditEvent.objects.filter(action="link.open", outcome="denied").last()
+    assert row.message.endswith(": file deleted.")
+
+
+def test_emptying_and_deleting_a_bucket_marks_its_links(alice, new_link):
+    services.bucket_delete(actor=as_actor(alice), name="team-files", empty_first=True)
+    assert ShareLink.objects.get().file_deleted_at is not None
+
+
+def test_a_link_to_a_deleted_file_cannot_be_extended(alice, new_link):
+    object_services.objects_delete(actor=as_actor(alice), bucket="team-files", keys=[KEY])
+    link = ShareLink.objects.get()
+    with pytest.raises(links.LinkError, match="deleted"):
+        links.link_extend(actor=as_actor(alice), link=link, expires_at=in_hours(48))

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.urls import reverse
 
-from sharing import permissions
+from sharing import permissions, s3
 from sharing.audit import Actor
 from sharing.models import BucketGrant, Role
 from tests.conftest import audit_rows, client_for
@@ -64,7 +64,8 @@ def test_grant_needs_user_or_group_not_both(db, bob):
         )
 
 
-def test_grants_are_managed_in_admin(client, admin_user, bob):
+def test_grants_are_managed_in_admin(client, admin_user, bob, moto_s3):
+    s3.create_bucket("granted")
     client_for(client, admin_user)
     response = client.post(
         reverse("admin:sharing_bucketgrant_add"),

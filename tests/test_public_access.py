@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from sharing import s3
 from sharing.audit import Actor
-from sharing.models import AuditEvent, BucketGrant
+from sharing.models import AuditEvent, BucketGrant, BucketSettings
 from sharing.services import public_access
 from sharing.services.objects import ObjectError
 from tests.conftest import audit_rows, client_for
@@ -68,6 +68,7 @@ def enforced_bucket(moto_s3, alice, probe) -> str:
     raw().create_bucket(Bucket="no-acls", ObjectOwnership="BucketOwnerEnforced")
     raw().put_object(Bucket="no-acls", Key=KEY, Body=b"data")
     BucketGrant.objects.create(user=alice, bucket="no-acls", role=Role.MANAGE)
+    BucketSettings.objects.create(bucket="no-acls", public_files=True)
     return "no-acls"
 
 
@@ -480,3 +481,131 @@ def test_sharing_page_needs_access(client, charlie, file):
     url = reverse("object_sharing", args=["team-files"])
     assert client.get(url, {"key": file}).status_code == 302
     assert client_for(client, charlie).get(url, {"key": file}).status_code == 404
+
+
+# --- The portal's own setting: "Allow public files" ---------------------------------------------
+
+
+@pytest.fixture
+def closed_bucket(moto_s3, alice, probe) -> str:
+    """A bucket alice created without "Allow public files", holding one file."""
+    from sharing import services
+
+    services.bucket_create(actor=as_actor(alice), name="closed")
+    raw().put_object(Bucket="closed", Key=KEY, Body=b"data")
+    return "closed"
+
+
+@pytest.fixture
+def open_bucket(moto_s3, alice, probe) -> str:
+    """A bucket alice created with "Allow public files" ticked, holding one file."""
+    from sharing import services
+
+    assert services.bucket_create(actor=as_actor(alice), name="open", allow_public=True) == []
+    raw().put_object(Bucket="open", Key=KEY, Body=b"data")
+    return "open"
+
+
+def stranger_status(bucket: str, key: str) -> int:
+    return anonymous_get(bucket, key, timeout=5)
+
+
+def test_unticked_bucket_refuses_making_a_file_public(client, alice, closed_bucket):
+    with pytest.raises(
+        public_access.PublicFilesNotAllowedError, match="not allowed in this bucket"
+    ):
+        public_access.object_set_public(
+            actor=as_actor(alice), bucket=closed_bucket, key=KEY, public=True
+        )
+    response = client_for(client, alice).post(
+        reverse("object_public", args=[closed_bucket]), {"key": KEY, "public": "1", "confirm": "on"}
+    )
+    assert response.status_code == 403
+    assert "Public files are not allowed in this bucket" in response.content.decode()
+    assert stranger_status(closed_bucket, KEY) == 403
+    assert not acl_is_public(closed_bucket, KEY) and policy_of(closed_bucket) is None
+    # Refused before any storage call: one denied row per attempt, no intent.
+    assert audit_rows(action="object.set_public") == [("object.set_public", "event", "denied")] * 2
+
+
+def test_unticked_bucket_hides_public_from_the_pages(client, alice, closed_bucket):
+    client_for(client, alice)
+    page = client.get(reverse("bucket_detail", args=[closed_bucket])).content.decode()
+    assert "Public files: <strong>not allowed in this bucket</strong>" in page
+    assert 'value="public-read"' not in page and 'data-testid="upload-private-only"' in page
+    assert 'data-testid="allow-public-files"' in page
+    detail = client.get(reverse("object_detail", args=[closed_bucket]), {"key": KEY})
+    html = detail.content.decode()
+    assert 'data-testid="make-public"' not in html
+    assert "Public files are not allowed in this bucket" in html
+
+
+def test_unticked_bucket_refuses_public_uploads(client, alice, closed_bucket):
+    response = client_for(client, alice).post(
+        reverse("upload_create", args=[closed_bucket]),
+        json.dumps({"key": "pub.txt", "size": 3, "type": "text/plain", "acl": "public-read"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert "not allowed in this bucket" in response.json()["error"]
+    assert audit_rows(action="upload.start") == [("upload.start", "event", "failure")]
+
+
+def test_ticked_bucket_makes_files_public_and_says_allowed(client, alice, open_bucket):
+    state = public_access.object_set_public(
+        actor=as_actor(alice), bucket=open_bucket, key=KEY, public=True
+    )
+    assert state.public is True
+    assert stranger_status(open_bucket, KEY) == 200
+    page = client_for(client, alice).get(reverse("bucket_detail", args=[open_bucket]))
+    html = page.content.decode()
+    assert "Public files: <strong>allowed in this bucket</strong>" in html
+    assert 'value="public-read"' in html
+    assert "Block Public Access is off for this bucket" in html
+    assert audit_rows(action="bucket.public_settings")[-1] == (
+        "bucket.public_settings",
+        "outcome",
+        "success",
+    )
+
+
+def test_manager_allows_and_forbids_public_files(client, alice, closed_bucket):
+    client_for(client, alice)
+    url = reverse("bucket_public_files", args=[closed_bucket])
+    response = client.post(url, {"public_files": "allowed"}, follow=True)
+    assert "Public files are now allowed in this bucket." in response.content.decode()
+    assert public_access.public_files_allowed(bucket=closed_bucket)
+    assert public_access.object_set_public(
+        actor=as_actor(alice), bucket=closed_bucket, key=KEY, public=True
+    ).public
+    client.post(url, {"public_files": "not allowed"})
+    assert not public_access.public_files_allowed(bucket=closed_bucket)
+    assert [row.message for row in AuditEvent.objects.filter(action="bucket.public_files")] == [
+        "Public files not allowed in this bucket.",
+        "Public files allowed in this bucket.",
+    ]
+
+
+def test_public_files_setting_refuses_bad_input_readers_outsiders_and_get(
+    client, alice, bob, charlie, closed_bucket
+):
+    from sharing.models import BucketGrant, Role
+
+    BucketGrant.objects.create(user=bob, bucket=closed_bucket, role=Role.WRITE)
+    url = reverse("bucket_public_files", args=[closed_bucket])
+    assert client_for(client, alice).post(url, {"public_files": "maybe"}).status_code == 400
+    assert client_for(client, alice).get(url).status_code == 405
+    assert client_for(client, bob).post(url, {"public_files": "allowed"}).status_code == 403
+    assert client_for(client, charlie).post(url, {"public_files": "allowed"}).status_code == 404
+    assert not public_access.public_files_allowed(bucket=closed_bucket)
+    outcomes = [row[2] for row in audit_rows(action="bucket.public_files")]
+    assert outcomes == ["refused", "denied", "denied"]
+
+
+def test_deleting_a_bucket_forgets_its_setting(alice, open_bucket):
+    from sharing import services
+
+    raw().delete_object(Bucket=open_bucket, Key=KEY)
+    services.bucket_delete(actor=as_actor(alice), name=open_bucket)
+    services.bucket_create(actor=as_actor(alice), name=open_bucket)
+    assert not public_access.public_files_allowed(bucket=open_bucket)

@@ -116,7 +116,7 @@ def test_every_row_of_the_table_is_walked():
 @pytest.mark.parametrize("action", list(ATTEMPTS))
 def test_each_role_may_do_what_the_table_says(client, moto_s3, alice, probe, action, role):  # noqa: F811
     for name in (BUCKET, OTHER):
-        services.bucket_create(actor=Actor(user=alice, name="alice"), name=name)
+        services.bucket_create(actor=Actor(user=alice, name="alice"), name=name, allow_public=True)
     raw().put_object(Bucket=BUCKET, Key=KEY, Body=b"quarterly figures")
     dana = make_user("dana")
     BucketGrant.objects.create(user=dana, bucket=BUCKET, role=role)

@@ -23,6 +23,7 @@ from sharing.services.links import (
     LinkNotFoundError,
     LinkPage,
     LinkPasswordError,
+    forget_deleted,
     record_link_event,
     sender_name,
     token_hash,
@@ -76,6 +77,13 @@ def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo
     return info
 
 
+def _file_gone(*, actor: Actor, link: ShareLink, action: str) -> LinkGoneError:
+    # Deleted outside the portal (or before links were marked): every link to it is dead now,
+    # and says so in My links, even if a new file later takes the name.
+    forget_deleted(actor=actor, bucket=link.bucket, keys=[link.key])
+    return _refuse(actor=actor, link=link, action=action, reason=LinkStatus.FILE_DELETED)
+
+
 def link_open(*, actor: Actor, token: str) -> LinkPage:
     """Return what the recipient page shows, after every check; 404 unknown, 410 unusable."""
     link = _find(actor=actor, token=token, action="link.open")
@@ -83,7 +91,7 @@ def link_open(*, actor: Actor, token: str) -> LinkPage:
     _require_usable(actor=actor, link=link, action="link.open")
     info = _file_exists(actor=actor, link=link, action="link.open")
     if info is None:
-        raise _refuse(actor=actor, link=link, action="link.open", reason="missing")
+        raise _file_gone(actor=actor, link=link, action="link.open")
     return LinkPage(
         link=link,
         size=info.size,
@@ -142,7 +150,7 @@ def link_download(*, actor: Actor, token: str, password: str = "") -> str:
     if link.password_hash:
         _check_password(actor=actor, link=link, password=password)
     if not file_seen and not _file_exists(actor=actor, link=link, action=action):
-        raise _refuse(actor=actor, link=link, action=action, reason="missing")
+        raise _file_gone(actor=actor, link=link, action=action)
     url = s3.presigned_get(
         link.bucket, link.key, filename=link.file_name, seconds=DOWNLOAD_URL_SECONDS
     )

@@ -29,8 +29,10 @@ GONE_MESSAGES = {
     "expired": "This link has expired.",
     "used up": "This link has been used as many times as it allows.",
     "disabled": "This link no longer works: the account that shared it can no longer share this file.",
-    "missing": "The shared file no longer exists.",
+    "file deleted": "The shared file no longer exists.",
 }
+# Keys per UPDATE: SQLite allows a few thousand parameters in one statement.
+FORGET_BATCH = 500
 
 
 class LinkError(ServiceError):
@@ -120,6 +122,13 @@ def validate_options(
         raise LinkError(f"The download limit must be between 1 and {MAX_DOWNLOAD_LIMIT}.")
 
 
+def notify_problem(user) -> str | None:
+    """Return why a first-download notice cannot reach this user, or None when it can."""
+    if user is not None and user.email:
+        return None
+    return "Your account has no email address, so no first-download notice can be sent."
+
+
 def sender_name(user) -> str:
     return user.get_full_name() or user.get_username()
 
@@ -137,6 +146,8 @@ def new_link(
     *, actor: Actor, bucket: str, key: str, recipient_email: str = "", **options
 ) -> NewLink:
     password = options.pop("password")
+    if notify_problem(actor.user):
+        options["notify_on_download"] = False  # the page says no notice will come: none is due
     token = secrets.token_urlsafe(TOKEN_BYTES)
     link = ShareLink.objects.create(
         token_hash=token_hash(token),
@@ -201,6 +212,29 @@ def record_link_event(
     )
 
 
+def forget_deleted(*, actor: Actor, bucket: str, keys: list[str] | None = None) -> int:
+    """Mark the links to these files (every file of the bucket when None) as "file deleted"."""
+    links = ShareLink.objects.filter(bucket=bucket, file_deleted_at__isnull=True)
+    now = timezone.now()
+    if keys is None:
+        marked = links.update(file_deleted_at=now)
+    else:
+        marked = sum(
+            links.filter(key__in=keys[start : start + FORGET_BATCH]).update(file_deleted_at=now)
+            for start in range(0, len(keys), FORGET_BATCH)
+        )
+    if marked:
+        audit.record(
+            actor=actor,
+            action="link.file_deleted",
+            outcome=Outcome.SUCCESS,
+            bucket=bucket,
+            key=keys[0] if keys and len(keys) == 1 else "",
+            message=f"{marked} links marked: their file was deleted.",
+        )
+    return marked
+
+
 def _require_owner(*, actor: Actor, link: ShareLink, action: str) -> None:
     user = actor.user
     if user is not None and user.is_active and (user.is_superuser or link.creator_id == user.pk):
@@ -236,6 +270,10 @@ def link_extend(*, actor: Actor, link: ShareLink, expires_at: datetime.datetime)
     with audit.refusals(**refusal, errors=LinkError):
         if link.revoked_at:
             raise LinkError("A withdrawn link cannot be extended; create a new one.", status=409)
+        if link.file_deleted_at:
+            raise LinkError(
+                "The file of this link was deleted: there is nothing to extend.", status=409
+            )
         problem = expiry_problem(expires_at)
         if problem:
             raise LinkError(problem)

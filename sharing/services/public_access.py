@@ -1,11 +1,13 @@
 """Public and private files: object ACL where the bucket honours it, else a per-key policy statement;
-the effective state is always measured by an anonymous request, never assumed."""
+the effective state is always measured by an anonymous request, never assumed. Whether a bucket's
+files may be public at all is the portal's own setting (`public_files_allowed`), whatever the
+storage would allow."""
 
 from dataclasses import dataclass
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
-from sharing.models import Role
+from sharing.models import BucketSettings, Outcome, Role
 from sharing.services.errors import ServiceError
 from sharing.services.objects import ObjectError
 
@@ -13,6 +15,10 @@ ACL_REFUSED_CODES = ("AccessControlListNotSupported", "NotImplemented", "AccessD
 POLICY_REFUSED_CODES = ("NotImplemented", "501", "MalformedPolicy", "InvalidPolicyDocument")
 METHOD_NAMES = {"acl": "object ACL", "policy": "bucket policy"}
 
+NOT_ALLOWED = (
+    "Public files are not allowed in this bucket. Its manager can allow them on the bucket's "
+    "page; until then, use a share link."
+)
 BLOCKED = (
     "Block Public Access is on for this bucket, so no file in it can be public. A storage "
     "administrator can turn it off for this bucket; until then, use a share link."
@@ -65,6 +71,60 @@ class PublicRefusedError(ServiceError):
     @property
     def explanation(self) -> str:
         return self.message
+
+
+class PublicFilesNotAllowedError(ServiceError):
+    """The portal's setting for this bucket forbids public files."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_ALLOWED, status=403)
+
+
+def public_files_allowed(*, bucket: str) -> bool:
+    """Return whether the portal lets files of this bucket be public (off unless a manager allows)."""
+    return BucketSettings.objects.filter(bucket=bucket, public_files=True).exists()
+
+
+def require_public_files_allowed(*, actor: Actor, bucket: str, key: str, action: str) -> None:
+    """Refuse (recorded, 403) making a file of this bucket public when the portal forbids it."""
+    if public_files_allowed(bucket=bucket):
+        return
+    audit.record(
+        actor=actor,
+        action=action,
+        outcome=Outcome.DENIED,
+        bucket=bucket,
+        key=key,
+        message=NOT_ALLOWED,
+    )
+    raise PublicFilesNotAllowedError
+
+
+def provider_block(*, actor: Actor, bucket: str) -> str:
+    """Return, in plain words, what the storage's own Block Public Access says for this bucket."""
+    try:
+        with audit.s3_call(actor=actor, action="bucket.public_settings", bucket=bucket) as call:
+            settings = s3.bucket_public_settings(bucket)
+            call.message = "Block Public Access read."
+    except s3.S3Error as error:
+        return f"The storage's own Block Public Access setting could not be read: {error.message}"
+    if not settings.block_supported:
+        return (
+            "The storage does not support a Block Public Access setting: the portal's setting "
+            "above is the only rule."
+        )
+    if settings.acls_blocked and settings.policy_blocked:
+        return (
+            "The storage's own Block Public Access is on for this bucket: it refuses public "
+            "files, whatever the portal allows."
+        )
+    if settings.acls_blocked or settings.policy_blocked:
+        blocked = "public ACLs" if settings.acls_blocked else "public bucket policies"
+        return (
+            f"The storage's own Block Public Access is partly on for this bucket ({blocked} "
+            "blocked): the portal uses the other way."
+        )
+    return "The storage's own Block Public Access is off for this bucket."
 
 
 def _sentence(detail: str) -> str:
@@ -158,6 +218,7 @@ def object_set_public(*, actor: Actor, bucket: str, key: str, public: bool) -> P
     url = s3.public_url(bucket, key)
     if not public:
         return _set_private(actor=actor, bucket=bucket, key=key, url=url)
+    require_public_files_allowed(actor=actor, bucket=bucket, key=key, action=action)
     try:
         with audit.s3_call(actor=actor, action=action, bucket=bucket, key=key) as call:
             if s3.head(bucket, key) is None:
@@ -201,7 +262,9 @@ def object_public_state(*, actor: Actor, bucket: str, key: str) -> PublicState:
     method = "policy" if by_policy else "acl" if by_acl else ""
     possible, explanation = True, ""
     acl_usable = settings.acls_enabled and not settings.acls_blocked
-    if settings.acls_blocked and settings.policy_blocked:
+    if not public_files_allowed(bucket=bucket):
+        possible, explanation = False, NOT_ALLOWED
+    elif settings.acls_blocked and settings.policy_blocked:
         possible, explanation = False, BLOCKED
     elif not acl_usable and not s3.policy_can_name(key):
         possible, explanation = False, ACLS_BLOCKED_AND_UNNAMEABLE

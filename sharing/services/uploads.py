@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.urls import reverse
 
-from sharing import audit, permissions, s3
+from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.keys import clean_key
 from sharing.models import Acl, Outcome, PendingUpload, Role
@@ -115,6 +115,8 @@ def upload_create(
         _refuse(**refuse, message="The file's type is not a valid media type.", status=400)
     if acl not in Acl.values:
         _refuse(**refuse, message="Choose private or public for the uploaded files.", status=400)
+    if acl == Acl.PUBLIC_READ and not public_access.public_files_allowed(bucket=bucket):
+        _refuse(**refuse, message=public_access.NOT_ALLOWED, status=403)
     with audit.s3_call(actor=actor, action="upload.start", bucket=bucket, key=key) as call:
         # Checked before anything is stored; completion re-checks with a conditional write.
         if not overwrite and s3.head(bucket, key) is not None:
@@ -295,6 +297,7 @@ def upload_complete(*, actor: Actor, upload_id: str, overwrite: bool = False) ->
                 code="SizeMismatch",
             )
         call.message = f"{upload.size} bytes stored."
+    selectors.bucket_usage_forget(bucket=bucket)
     public, warning = None, ""
     if upload.acl == Acl.PUBLIC_READ:
         public, warning = _make_public(actor=actor, bucket=bucket, key=key)
@@ -334,7 +337,7 @@ def forget(upload: PendingUpload) -> None:
 def _make_public(*, actor: Actor, bucket: str, key: str) -> tuple[bool | None, str]:
     try:
         state = public_access.object_set_public(actor=actor, bucket=bucket, key=key, public=True)
-    except s3.S3Error as error:
+    except (s3.S3Error, public_access.PublicFilesNotAllowedError) as error:
         return False, f"The file was stored but stays private: {error.message}"
     return state.public, state.explanation
 

@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from sharing.models import BucketGrant
 from tests.browser.test_buckets_browser import log_in
+from tests.conftest import server_client
 
 pytestmark = pytest.mark.browser
 
@@ -14,9 +15,10 @@ def test_admin_grants_a_bucket_and_reads_the_audit_trail(
 ):
     problems = []
     page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    server_client(real_s3).create_bucket(Bucket="granted-bucket")
     log_in(page, live_server, "root")
     page.goto(f"{live_server.url}/admin/sharing/bucketgrant/add/")
-    page.locator("#id_bucket").fill("granted-bucket")
+    page.locator("#id_bucket").select_option("granted-bucket")  # the buckets in the storage
     page.locator("#id_role").select_option("write")
     page.locator(".field-user .select2-selection").click()  # the autocomplete widget
     page.locator(".select2-search__field").fill("bob")

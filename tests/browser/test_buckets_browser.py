@@ -54,8 +54,9 @@ def test_non_empty_bucket_needs_typed_name(page, live_server, alice, real_s3):
     server_client(real_s3).put_object(Bucket="full-of-files", Key="keep/me.txt", Body=b"data")
 
     page.goto(f"{live_server.url}/b/full-of-files/delete/")
-    page.get_by_test_id("confirm-delete").click()
-    expect(page.get_by_text("The bucket is not empty")).to_be_visible()
+    # The type-the-name form at once: no plain delete that can only be refused.
+    expect(page.get_by_text("This bucket still holds files.")).to_be_visible()
+    expect(page.get_by_test_id("confirm-delete")).to_have_count(0)
     page.get_by_label("Type full-of-files to confirm").fill("full-of-files")
     page.get_by_test_id("empty-and-delete").click()
     expect(

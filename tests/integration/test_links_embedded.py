@@ -40,7 +40,7 @@ def actor(user) -> Actor:
 
 @pytest.fixture
 def shared(real_s3, alice) -> str:
-    services.bucket_create(actor=actor(alice), name="real-share")
+    services.bucket_create(actor=actor(alice), name="real-share", allow_public=True)
     server_client(real_s3).put_object(Bucket="real-share", Key=KEY, Body=BODY)
     return "real-share"
 

@@ -30,7 +30,7 @@ BUCKET = "real-uploads"
 def bucket(real_s3, alice, settings):
     settings.UPLOAD_PART_BYTES = 5 * MIB
     settings.UPLOAD_VIA_PORTAL = False
-    services.bucket_create(actor=Actor(user=alice, name="alice"), name=BUCKET)
+    services.bucket_create(actor=Actor(user=alice, name="alice"), name=BUCKET, allow_public=True)
     return BUCKET
 
 
