@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sharing.views import auth, buckets, links, objects, uploads
+from sharing.views import account, activity, auth, buckets, links, objects, uploads
 
 urlpatterns = [
     # First: recipients' links are the most frequent requests, and every pattern tried before
@@ -11,10 +11,17 @@ urlpatterns = [
     path("favicon.ico", auth.favicon),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.logout_view, name="logout"),
+    *account.urlpatterns,
     path("buckets/", buckets.bucket_list, name="bucket_list"),
     path("buckets/new/", buckets.bucket_create, name="bucket_create"),
     path("b/<bucket:bucket>/", buckets.bucket_detail, name="bucket_detail"),
     path("b/<bucket:bucket>/delete/", buckets.bucket_delete, name="bucket_delete"),
+    path(
+        "b/<bucket:bucket>/public-files/",
+        buckets.bucket_public_files,
+        name="bucket_public_files",
+    ),
+    path("activity/", activity.activity, name="activity"),
     *objects.urlpatterns,
     *uploads.urlpatterns,
     *links.urlpatterns,

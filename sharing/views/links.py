@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sharing import audit, permissions, s3, selectors
@@ -20,6 +22,7 @@ from sharing.keys import clean_object_key
 from sharing.models import Role
 from sharing.services import link_emails, link_recipients, public_access
 from sharing.services import links as services
+from sharing.templatetags.dates import when_html
 
 
 def object_page_url(bucket: str, key: str) -> str:
@@ -110,8 +113,16 @@ def link_create(request: HttpRequest, bucket: str) -> HttpResponse:
         )
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, link_form=form)
+    _warn_if_no_notice(request, form)
     context = {"new": new, "url": new.url, "back": object_page_url(bucket, new.link.key)}
     return _created(request, context)
+
+
+def _warn_if_no_notice(request: HttpRequest, form: LinkCreateForm) -> None:
+    problem = services.notify_problem(request.user)
+    if form.cleaned_data["notify_on_download"] and problem:
+        profile = format_html('<a href="{}">Add one in your profile</a>.', reverse("profile"))
+        messages.warning(request, format_html("{} {}", problem, profile))
 
 
 def _created(request: HttpRequest, context: dict) -> HttpResponse:
@@ -136,7 +147,10 @@ def links_email(request: HttpRequest, bucket: str) -> HttpResponse:
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, email_form=form)
     names = ", ".join(new.link.recipient_email for new in created)
-    messages.success(request, f"Sent {len(created)} links, one to each of: {names}.")
+    count = len(created)
+    sent = ngettext("Sent %d link, to %s.", "Sent %d links, one to each of: %s.", count)
+    messages.success(request, sent % (count, names))
+    _warn_if_no_notice(request, form)
     return redirect(object_page_url(bucket, data["key"]))
 
 
@@ -225,8 +239,9 @@ def link_extend(request: HttpRequest, link_id: uuid.UUID) -> HttpResponse:
     except services.LinkError as error:
         messages.error(request, error.message)
         return redirect(_next(request))
+    expires = when_html(link.expires_at)
     messages.success(
-        request, f"The link to “{link.file_name}” now expires {link.expires_at:%Y-%m-%d %H:%M} UTC."
+        request, format_html("The link to “{}” now expires {}.", link.file_name, expires)
     )
     return redirect(_next(request))
 

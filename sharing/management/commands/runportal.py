@@ -87,6 +87,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         signal.signal(signal.SIGTERM, _raise_interrupt)
+        # Ctrl-C stops it even when started with SIGINT ignored (a background job of a script).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         storage = (
             EmbeddedS3(settings.S3_EMBEDDED_DIR, s3_port=settings.S3_PORT)
             if settings.S3_EMBEDDED
@@ -143,7 +145,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"\nS3 Portal is starting on {url}"))
         if password:
             self.stdout.write(f"Log in as  admin  with password  {password}")
-            self.stdout.write(f"(kept in {password_file}; change it in the admin site)\n")
+            self.stdout.write(f"(kept in {password_file}; change it at {url}account/password/)\n")
         elif password_file.exists():
             self.stdout.write(f"Log in as  admin  with the password in {password_file}\n")
         else:
