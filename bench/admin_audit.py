@@ -117,10 +117,10 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn serving one database, and a logged-in superuser's session on it."""
+    """gunicorn serving one database, and a logged-in session on it (the superuser's by default)."""
 
-    def __init__(self, name: str, database_url: str, var_dir: str) -> None:
-        self.name, self.port = name, free_port()
+    def __init__(self, name: str, database_url: str, var_dir: str, username: str = "bench") -> None:
+        self.name, self.port, self.username = name, free_port(), username
         self.env = environment(database_url, var_dir)
         self.cookies: dict[str, str] = {}
         self.process = subprocess.Popen(
@@ -162,7 +162,7 @@ class Server:
                     raise SystemExit(f"{self.name}: gunicorn did not answer") from None
                 time.sleep(0.3)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
-        form = {"csrfmiddlewaretoken": token, "username": "bench", "password": PASSWORD}
+        form = {"csrfmiddlewaretoken": token, "username": self.username, "password": PASSWORD}
         answer = self.request("POST", "/login/", urlencode(form))
         if answer.status != 302:
             raise SystemExit(f"{self.name}: login answered {answer.status}")

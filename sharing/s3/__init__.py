@@ -5,10 +5,12 @@ are the portal's own: no boto3 or botocore class is handed out.
 """
 
 from sharing.s3.buckets import (
+    BucketUsage,
     abort_incomplete_uploads_after,
     allow_public_access,
     bucket_exists,
     bucket_is_empty,
+    bucket_usage,
     create_bucket,
     delete_bucket,
     empty_bucket,
@@ -87,10 +89,12 @@ __all__ = [
     "long_call",
     "request_budget",
     # buckets
+    "BucketUsage",
     "abort_incomplete_uploads_after",
     "allow_public_access",
     "bucket_exists",
     "bucket_is_empty",
+    "bucket_usage",
     "create_bucket",
     "delete_bucket",
     "empty_bucket",

@@ -1,10 +1,12 @@
 """Bucket operations."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 from django.conf import settings
+from django.utils.translation import ngettext
 
 from sharing.s3.core import (
     STATUS_BY_CODE,
@@ -28,6 +30,26 @@ def list_buckets() -> list[Bucket]:
             for b in response.get("Buckets", [])
         ),
         key=lambda bucket: bucket.name,
+    )
+
+
+@dataclass(frozen=True)
+class BucketUsage:
+    files: int
+    bytes: int
+    complete: bool  # False: the bucket holds more files than these
+
+
+@translated
+def bucket_usage(name: str, *, limit: int = 1000) -> BucketUsage:
+    """Return the count and total size of a bucket's first `limit` files, and whether that is all."""
+    # One ListObjectsV2 page: S3 has no call that tells a bucket's size (CloudWatch aside).
+    response = client().list_objects_v2(Bucket=name, MaxKeys=limit)
+    contents = response.get("Contents", [])
+    return BucketUsage(
+        files=len(contents),
+        bytes=sum(item.get("Size", 0) for item in contents),
+        complete=not response.get("IsTruncated"),
     )
 
 
@@ -88,8 +110,9 @@ def empty_bucket(name: str) -> int:
         errors = response.get("Errors", [])
         if errors:
             first = errors[0]
+            count = ngettext("%d file", "%d files", len(errors)) % len(errors)
             raise S3Error(
-                f"{len(errors)} files could not be deleted ({first.get('Code')}: {first.get('Key')}).",
+                f"{count} could not be deleted ({first.get('Code')}: {first.get('Key')}).",
                 status=STATUS_BY_CODE.get(first.get("Code", ""), 409),
                 code=first.get("Code", ""),
             )
