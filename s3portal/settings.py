@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "sharing.middleware.ViewerTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "sharing.middleware.StorageErrorMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -202,9 +203,10 @@ AXES_LOCKOUT_CALLABLE = "sharing.views.auth.locked_out"
 AXES_DISABLE_ACCESS_LOG = True  # logins are in the audit trail
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env("TIME_ZONE", "UTC")
+TIME_ZONE = env("TIME_ZONE", "UTC")  # until the browser names the viewer's (tz cookie)
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["s3portal.formats"]  # one date format everywhere, the admin included
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -1,6 +1,8 @@
 """Response headers, the storage-error page and the page of a refusal no view answered."""
 
+import functools
 import logging
+import zoneinfo
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -8,12 +10,16 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from sharing import s3
 from sharing.s3 import S3Error
 from sharing.services.errors import DATABASE_UNAVAILABLE, ServiceError
 
 logger = logging.getLogger(__name__)
+
+# Set by static/sharing/js/timezone.js from the browser's Intl.DateTimeFormat().
+TIME_ZONE_COOKIE = "tz"
 
 
 class ContentSecurityPolicyMiddleware:
@@ -29,6 +35,29 @@ class ContentSecurityPolicyMiddleware:
         policy = settings.CONTENT_SECURITY_POLICY.format(s3=s3_origin)
         response.headers.setdefault("Content-Security-Policy", policy)
         return response
+
+
+@functools.cache
+def _time_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class ViewerTimeZoneMiddleware:
+    """Show times in the viewer's time zone, as their browser names it; other values are ignored."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name = request.COOKIES.get(TIME_ZONE_COOKIE, "")
+        if name in _time_zone_names():
+            timezone.activate(zoneinfo.ZoneInfo(name))
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 class StorageErrorMiddleware:

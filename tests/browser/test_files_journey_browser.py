@@ -25,7 +25,7 @@ def test_upload_browse_download_copy_delete(portal, page, real_s3, alice):  # no
     table = page.get_by_test_id("object-table")
     expect(table).to_contain_text("plain.csv")
     table.get_by_role("link", name="résumé 2026.txt").click()
-    expect(page.get_by_test_id("metadata")).to_contain_text("3,000 bytes")
+    expect(page.get_by_test_id("metadata").get_by_title("3,000 bytes")).to_have_text("2.9 KB")
 
     with page.expect_download() as caught:
         page.get_by_test_id("download").click()

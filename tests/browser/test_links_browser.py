@@ -22,7 +22,9 @@ BODY = "Hand-over notes — ünïcode and all.\n".encode() * 50
 @pytest.fixture
 def shared_file(real_s3, alice, settings, live_server) -> str:
     settings.SITE_URL = live_server.url  # links in the page are built from SITE_URL
-    services.bucket_create(actor=Actor(user=alice, name="alice"), name="browser-share")
+    services.bucket_create(
+        actor=Actor(user=alice, name="alice"), name="browser-share", allow_public=True
+    )
     server_client(real_s3).put_object(Bucket="browser-share", Key=KEY, Body=BODY)
     return f"{live_server.url}/b/browser-share/object/?{urlencode({'key': KEY})}"
 
@@ -34,6 +36,7 @@ def test_link_created_opened_downloaded_revoked_and_dead(
     page.goto(shared_file)
     panel = page.get_by_test_id("link-create")
     expect(page.get_by_test_id("public-state")).to_have_text("private")
+    page.get_by_test_id("link-open").click()  # the sharing tools are folded until chosen
     panel.get_by_label("1 hour").check()
     panel.get_by_label("Download limit (optional)").fill("3")
     panel.get_by_test_id("create-link").click()

@@ -1,4 +1,4 @@
-// Sharing panel: copy buttons, and the custom expiry fields shown only when "Custom" is chosen.
+// Sharing panel: copy buttons, the tool opened at #share, and the custom expiry fields shown only when "Custom" is chosen.
 (function () {
   "use strict";
 
@@ -31,12 +31,25 @@
   }
 
   document.addEventListener("click", function (event) {
+    // Already at #share, the Share… button changes no hash: open the tool all the same.
+    if (event.target.closest('a[href="#share"]')) window.setTimeout(openSharing, 0);
     var button = event.target.closest("[data-copy]");
     if (button) {
       event.preventDefault();
       copyFrom(button);
     }
   });
+
+  // Opened at #share (the Share… button, links from other pages): show the first sharing tool.
+  function openSharing() {
+    if (window.location.hash !== "#share") return;
+    var panel = document.getElementById("share");
+    if (!panel || panel.querySelector("details.share-tool[open]")) return;
+    var tool = panel.querySelector("details[data-share-default]");
+    if (tool) tool.open = true;
+  }
+  openSharing();
+  window.addEventListener("hashchange", openSharing);
 
   document.querySelectorAll("form[data-expiry-form]").forEach(function (form) {
     syncCustomExpiry(form);
