@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http.request import split_domain_port, validate_host
+from django.utils.translation import ngettext
 
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
@@ -83,7 +84,9 @@ def upload_prepare(
             with ThreadPoolExecutor(max_workers=min(HEAD_THREADS, len(valid))) as pool:
                 found = pool.map(lambda key: s3.head(bucket, key), valid)
                 existing = {info.key for info in found if info is not None}
-            call.message = f"{len(valid)} names checked, {len(existing)} already exist."
+            checked = ngettext("%d name checked", "%d names checked", len(valid)) % len(valid)
+            exist = ngettext("%d already exists", "%d already exist", len(existing)) % len(existing)
+            call.message = f"{checked}, {exist}."
     checks = [
         FileCheck(id=c.id, key=c.key, exists=c.key in existing, problem=c.problem) for c in checks
     ]

@@ -4,6 +4,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from sharing import audit, s3
 from sharing.audit import Actor
@@ -66,7 +67,9 @@ def uploads_unfinished(*, started_before: datetime.datetime | None, actor: Actor
         try:
             with audit.s3_call(actor=actor, action="upload.list_stale", bucket=bucket) as call:
                 uploads = s3.list_multipart_uploads(bucket)
-                call.message = f"{len(uploads)} unfinished uploads."
+                call.message = ngettext(
+                    "%d unfinished upload.", "%d unfinished uploads.", len(uploads)
+                ) % len(uploads)
         except s3.S3Error as error:
             if error.status >= 500:  # storage out of reach: the other buckets would fail alike
                 raise

@@ -36,8 +36,7 @@ def test_young_stray_stays_unless_all_is_confirmed(real_s3, young_stray, monkeyp
     with pytest.raises(CommandError, match="Cancelled"):
         call_command("uploads_cleanup", "--all")
     assert questions == [
-        "Abort 1 unfinished uploads, some started less than an hour ago (they may be in "
-        "progress)? [y/N] "
+        "Abort 1 unfinished upload, started less than an hour ago (it may be in progress)? [y/N] "
     ]
     assert unfinished(real_s3) == [young_stray]
     assert audit_rows(action="upload.abort") == []

@@ -3,6 +3,7 @@
 import datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from sharing import audit
 
@@ -28,5 +29,8 @@ class Command(BaseCommand):
         for problem in problems:
             self.stderr.write(str(problem))
         if problems:
-            raise CommandError(f"The audit trail is not intact: {len(problems)} problems.")
+            raise CommandError(
+                "The audit trail is not intact: "
+                + ngettext("%d problem.", "%d problems.", len(problems)) % len(problems)
+            )
         self.stdout.write(self.style.SUCCESS("The audit trail is intact."))

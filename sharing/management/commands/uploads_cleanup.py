@@ -5,6 +5,7 @@ import datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from sharing import s3
 from sharing.audit import Actor
@@ -62,22 +63,32 @@ class Command(BaseCommand):
         if young and interactive and not self._confirmed(unfinished.count):
             raise CommandError("Cancelled: no upload was aborted.")
         cleaned = upload_cleanup.uploads_abort(unfinished=unfinished, actor=actor)
+        portal = ngettext(
+            "%d unfinished portal upload", "%d unfinished portal uploads", cleaned.pending_aborted
+        )
+        others = ngettext(
+            "%d other multipart upload", "%d other multipart uploads", cleaned.strays_aborted
+        )
         self.stdout.write(
-            f"{cleaned.pending_aborted} unfinished portal uploads and "
-            f"{cleaned.strays_aborted} other multipart uploads aborted."
+            f"{portal % cleaned.pending_aborted} and {others % cleaned.strays_aborted} aborted."
         )
         for failure in cleaned.failures:
             self.stderr.write(f"Not cleaned: {failure}")
         if cleaned.failures:
-            raise CommandError(
-                f"{len(cleaned.failures)} uploads could not be cleaned; run it again."
+            count = len(cleaned.failures)
+            failed = ngettext(
+                "%d upload could not be cleaned", "%d uploads could not be cleaned", count
             )
+            raise CommandError(f"{failed % count}; run it again.")
 
     def _confirmed(self, count: int) -> bool:
-        question = (
-            f"Abort {count} unfinished uploads, some started less than an hour ago "
-            "(they may be in progress)? [y/N] "
+        question = ngettext(
+            "Abort %d unfinished upload, started less than an hour ago (it may be in progress)?",
+            "Abort %d unfinished uploads, some started less than an hour ago "
+            "(they may be in progress)?",
+            count,
         )
+        question = f"{question % count} [y/N] "
         try:
             answer = input(question)
         except EOFError:  # no terminal to answer from: the safe choice
