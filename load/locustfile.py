@@ -290,10 +290,12 @@ class Person(HttpUser):
         return self.call("GET", url, name="folder page", check=check)
 
     def file_page_of(self, bucket: str, key: str, size: int) -> Any:
-        shown = (f"<code>{html.escape(key)}</code>", f"({size:,} bytes)")
+        # The page's Download button names the key; the size is exact in bytes, shown or on hover.
+        download = f"/b/{bucket}/download/?key={html.escape(quote(key))}"
+        sizes = (f"{size:,} bytes", f"{size}\xa0bytes" if size != 1 else "1\xa0byte")
 
         def check(response: Any) -> str | None:
-            if not all(text in response.text for text in shown):
+            if download not in response.text or not any(s in response.text for s in sizes):
                 return "not this file"
             # Every file here is private; "unknown" means the portal could not ask S3.
             return None if PRIVATE in response.text else "public access not measured"

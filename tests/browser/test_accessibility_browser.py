@@ -91,7 +91,7 @@ def new_context(browser):
 
 def test_login_and_recipient_pages(new_context, live_server, files):
     context = new_context()
-    found = violations_on(context, live_server, ["/login/", files])
+    found = violations_on(context, live_server, ["/login/", "/account/reset/", files])
     assert not found, "\n".join(found)
 
 
@@ -101,7 +101,8 @@ def test_pages_of_a_member(new_context, live_server, files, username):
     log_in(context.new_page(), live_server, username)
     folder = f"/b/{BUCKET}/?{urlencode({'prefix': 'projects/2026/'})}"
     file = f"/b/{BUCKET}/object/?{urlencode({'key': KEY})}"
-    paths = ["/buckets/", folder, file, file + "#share", "/links/"]
+    paths = ["/buckets/", folder, file, file + "#share", "/links/", "/activity/", "/account/"]
+    paths += ["/account/password/"]
     found = violations_on(context, live_server, paths)
     assert not found, "\n".join(found)
 
