@@ -177,7 +177,18 @@ class PendingUpload(models.Model):
     upload_id = models.CharField(max_length=512, unique=True)
     bucket = models.CharField(max_length=63)
     key = models.CharField(max_length=1024)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The person who started it, or None for an outsider's upload through a file request,
+    # whose `visit` then owns it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    visit = models.ForeignKey(
+        "FileRequestVisit",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="pending_uploads",
+    )
     size = models.BigIntegerField()
     content_type = models.CharField(max_length=255, blank=True)
     acl = models.CharField(max_length=20, choices=Acl.choices, default=Acl.PRIVATE)
@@ -199,6 +210,14 @@ class LinkStatus(models.TextChoices):
     EXPIRED = "expired", "expired"
     USED_UP = "used up", "used up"
     DISABLED = "disabled", "disabled"
+
+
+class LinkKind(models.TextChoices):
+    """What a share link gives: one file, a folder (as it is at each visit), or chosen files."""
+
+    FILE = "file", "file"
+    FOLDER = "folder", "folder"
+    SELECTION = "selection", "selection"
 
 
 class ShareLinkQuerySet(models.QuerySet):
@@ -238,12 +257,16 @@ class ShareLinkQuerySet(models.QuerySet):
 
 
 class ShareLink(models.Model):
-    """An expiring, revocable link to one object; only the hash of its token is stored."""
+    """An expiring, revocable link to a file, a folder or a selection; only its token's hash is kept."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     bucket = models.CharField(max_length=63, db_index=True)
-    key = models.CharField(max_length=1024)
+    kind = models.CharField(max_length=10, choices=LinkKind.choices, default=LinkKind.FILE)
+    # FILE: the file's key. FOLDER: the folder's prefix, ending with "/" ("" for the whole
+    # bucket). SELECTION: the folder the files were chosen in, and `keys` lists them.
+    key = models.CharField(max_length=1024, blank=True)
+    keys = models.JSONField(default=list, blank=True)
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_links"
     )
@@ -260,6 +283,16 @@ class ShareLink(models.Model):
     notify_on_download = models.BooleanField(default=False)
     notified_at = models.DateTimeField(null=True, blank=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)
+    # Links emailed at once (one per recipient) share a batch: My links shows them together.
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
+    # Per-recipient tracking: page opens and downloads, counted with their first and last time.
+    opens = models.PositiveIntegerField(default=0)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
+    first_downloaded_at = models.DateTimeField(null=True, blank=True)
+    last_downloaded_at = models.DateTimeField(null=True, blank=True)
+    # A day before expiry, tell the creator if the recipient has not downloaded yet.
+    remind_before_expiry = models.BooleanField(default=False)
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     objects = ShareLinkQuerySet.as_manager()
 
@@ -273,4 +306,81 @@ class ShareLink(models.Model):
 
     @property
     def file_name(self) -> str:
-        return self.key.rsplit("/", 1)[-1]
+        """Return the name people read: the file's, the folder's, or the bucket's."""
+        name = self.key.rstrip("/").rsplit("/", 1)[-1]
+        return name or self.bucket
+
+
+class RequestStatus(models.TextChoices):
+    """Whether a file request takes files now, or the first reason it does not."""
+
+    ACTIVE = "active", "active"
+    REVOKED = "revoked", "revoked"
+    EXPIRED = "expired", "expired"
+    FULL = "full", "full"
+    DISABLED = "disabled", "disabled"
+
+
+class FileRequest(models.Model):
+    """An upload-only link: outsiders drop files into one folder and see nothing else of it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    bucket = models.CharField(max_length=63, db_index=True)
+    prefix = models.CharField(max_length=1024, blank=True)  # the folder, ending with "/" or ""
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="file_requests"
+    )
+    title = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_bytes = models.BigIntegerField()
+    max_files = models.PositiveIntegerField()
+    password_hash = models.CharField(max_length=200, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # What was stored (checked on completed objects), and what uploads in flight have reserved.
+    bytes_received = models.BigIntegerField(default=0)
+    files_received = models.PositiveIntegerField(default=0)
+    bytes_reserved = models.BigIntegerField(default=0)
+    files_reserved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["creator", "created_at"], name="request_creator_time")]
+
+    def __str__(self) -> str:
+        return f"{self.title} → {self.bucket}/{self.prefix}"
+
+
+class FileRequestVisit(models.Model):
+    """One outsider's visit of a file request: their uploads, and the one email that lists them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(FileRequest, on_delete=models.CASCADE, related_name="visits")
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"visit of {self.request} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ReceivedFile(models.Model):
+    """A file an outsider stored through a file request."""
+
+    visit = models.ForeignKey(FileRequestVisit, on_delete=models.CASCADE, related_name="files")
+    key = models.CharField(max_length=1024)
+    size = models.BigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.size} bytes)"
