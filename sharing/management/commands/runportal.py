@@ -115,7 +115,12 @@ class Command(BaseCommand):
                 ]
             )
             web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-                gunicorn_command(port=settings.PORT, workers=workers)
+                gunicorn_command(port=settings.PORT, workers=workers),
+                # Out of the terminal's process group: Ctrl-C reaches this command alone, which
+                # stops gunicorn gracefully (SIGTERM). A SIGINT to the whole group made gunicorn
+                # quit its workers at once, and a worker holding a kept-alive browser connection
+                # then outlived the graceful timeout and was killed ("was sent SIGKILL!").
+                process_group=0,
             )
             web.wait()
         except EmbeddedS3Error as error:
