@@ -50,35 +50,37 @@ def _profile_page(request: HttpRequest, form: ProfileForm, *, status: int = 200)
     return render(request, "sharing/profile.html", context, status=status)
 
 
-FORM_METHODS = ["get", "head", "post"]  # Django's form views also take PUT as a POST
+class AuditedFormView:
+    """One of Django's account form views, each outcome audited under `audit_action`."""
+
+    audit_action: str
+    http_method_names = ["get", "head", "post"]  # Django's form views also take PUT as a POST
+
+    def _actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+    def _audit(self, outcome: str, message: str) -> None:
+        audit.record(
+            actor=self._actor(), action=self.audit_action, outcome=outcome, message=message
+        )
+
+    def form_invalid(self, form) -> HttpResponse:
+        audit.form_refusal(actor=self._actor(), action=self.audit_action, form=form)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-def _refused(view, form, actor: Actor) -> HttpResponse:
-    audit.form_refusal(actor=actor, action=view.audit_action, form=form)
-    return view.render_to_response(view.get_context_data(form=form), status=400)
-
-
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(AuditedFormView, auth_views.PasswordChangeView):
     """Django's password change (old password asked, other sessions signed out), audited."""
 
     audit_action = "password.change"
-    http_method_names = FORM_METHODS
 
     def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
-        audit.record(
-            actor=Actor.from_request(self.request),
-            action=self.audit_action,
-            outcome=Outcome.SUCCESS,
-            message="Password changed; other sessions signed out.",
-        )
+        self._audit(Outcome.SUCCESS, "Password changed; other sessions signed out.")
         return response
 
-    def form_invalid(self, form) -> HttpResponse:
-        return _refused(self, form, Actor.from_request(self.request))
 
-
-class PasswordResetView(auth_views.PasswordResetView):
+class PasswordResetView(AuditedFormView, auth_views.PasswordResetView):
     """Django's reset by email: the same answer whether or not the address has an account.
 
     Only active accounts with a usable password get a link, which is built from SITE_URL (never
@@ -86,7 +88,6 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     email_template_name = "registration/password_reset_email.txt"
     audit_action = "password.reset_request"
-    http_method_names = FORM_METHODS
 
     def form_valid(self, form) -> HttpResponse:
         email = form.cleaned_data["email"]
@@ -96,48 +97,28 @@ class PasswordResetView(auth_views.PasswordResetView):
             "valid_hours": settings.PASSWORD_RESET_TIMEOUT // 3600,
         }
         response = super().form_valid(form)
-        audit.record(
-            actor=Actor.from_request(self.request),
-            action=self.audit_action,
-            outcome=Outcome.SUCCESS,
-            message=f"Reset asked for “{email}”: {accounts_found} account(s) emailed.",
+        self._audit(
+            Outcome.SUCCESS, f"Reset asked for “{email}”: {accounts_found} account(s) emailed."
         )
         return response
 
-    def form_invalid(self, form) -> HttpResponse:
-        return _refused(self, form, Actor.from_request(self.request))
 
-
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(AuditedFormView, auth_views.PasswordResetConfirmView):
     """Django's new-password page behind the emailed link (the token leaves the URL at once)."""
 
     audit_action = "password.reset"
-    http_method_names = FORM_METHODS
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = super().dispatch(request, *args, **kwargs)
         # A good token is first moved into the session by a redirect, with validlink still False.
         if not self.validlink and not isinstance(response, HttpResponseRedirect):
-            audit.record(
-                actor=self._actor(),
-                action=self.audit_action,
-                outcome=Outcome.DENIED,
-                message="The reset link is invalid, already used or expired.",
-            )
+            self._audit(Outcome.DENIED, "The reset link is invalid, already used or expired.")
         return response
 
     def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
-        audit.record(
-            actor=self._actor(),
-            action=self.audit_action,
-            outcome=Outcome.SUCCESS,
-            message="Password set through an emailed reset link.",
-        )
+        self._audit(Outcome.SUCCESS, "Password set through an emailed reset link.")
         return response
-
-    def form_invalid(self, form) -> HttpResponse:
-        return _refused(self, form, self._actor())
 
     def _actor(self) -> Actor:
         anonymous = Actor.from_request(self.request)
