@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -70,6 +71,32 @@ def pick(generator: random.Random, frequent: str, spread: int) -> str:
     return f"{frequent.rsplit('-', 1)[0]}-{generator.randrange(spread):02d}"
 
 
+def write_rows(rows: int, fields: Callable[[random.Random, int], dict]) -> None:
+    """Write `rows` audit rows through the audit writer's own row maker, spread over 2026 in the
+    order they were written; `fields(generator, number)` gives each row's action, actor, bucket."""
+    from sharing.audit.trail import new_row
+    from sharing.models import AuditEvent
+
+    generator = random.Random(7)
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    batch = []
+    for number in range(rows):
+        row = new_row(
+            {
+                "phase": "event",
+                "key": f"reports/{number % 977}/file-{number}.pdf",
+                "client_ip": "198.51.100.7",
+                **fields(generator, number),
+            }
+        )
+        row.created_at = start + datetime.timedelta(seconds=number * 31_536_000 / rows)
+        batch.append(row)
+        if len(batch) == 5000:
+            AuditEvent.objects.bulk_create(batch)
+            batch = []
+    AuditEvent.objects.bulk_create(batch)
+
+
 def fill(rows: int) -> None:
     """In a child process: migrate, make the superuser and `rows` audit rows."""
     import django
@@ -78,35 +105,20 @@ def fill(rows: int) -> None:
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
-    from sharing.audit.trail import new_row
-    from sharing.models import AuditEvent
-
     call_command("migrate", verbosity=0)
     User.objects.create_superuser(username="bench", email="", password=PASSWORD)
-    generator = random.Random(7)
-    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    batch = []
-    for number in range(rows):
-        row = new_row(
-            {
-                "phase": "event",
-                "action": generator.choice(ACTIONS),
-                "outcome": "success" if generator.random() < 0.9 else "failure",
-                # The filtered pages' actor and bucket hold a fifth of the rows at either size, so
-                # that both sizes show full pages of 100 and only the table's size differs.
-                "actor_name": pick(generator, "user-07", 40),
-                "bucket": pick(generator, "bucket-07", 20),
-                "key": f"reports/{number % 977}/file-{number}.pdf",
-                "client_ip": "198.51.100.7",
-            }
-        )
-        # Spread over a year, in the order they were written.
-        row.created_at = start + datetime.timedelta(seconds=number * 31_536_000 / rows)
-        batch.append(row)
-        if len(batch) == 5000:
-            AuditEvent.objects.bulk_create(batch)
-            batch = []
-    AuditEvent.objects.bulk_create(batch)
+
+    def fields(generator: random.Random, number: int) -> dict:
+        return {
+            "action": generator.choice(ACTIONS),
+            "outcome": "success" if generator.random() < 0.9 else "failure",
+            # The filtered pages' actor and bucket hold a fifth of the rows at either size, so
+            # that both sizes show full pages of 100 and only the table's size differs.
+            "actor_name": pick(generator, "user-07", 40),
+            "bucket": pick(generator, "bucket-07", 20),
+        }
+
+    write_rows(rows, fields)
     call_command("dbshell", "--", "-c", "VACUUM ANALYZE")  # as autovacuum would have by now
 
 

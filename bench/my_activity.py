@@ -16,7 +16,6 @@ and pages filtered by action, by dates and by a name search. Prints the median t
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import random
 import statistics
@@ -26,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from admin_audit import ACTIONS, PASSWORD, Server, environment, pick
+from admin_audit import ACTIONS, PASSWORD, Server, environment, pick, write_rows
 
 TARGET = 2.0
 PEOPLE = {"member": "user-07", "manager": "user-12"}
@@ -48,8 +47,7 @@ def fill(rows: int) -> None:
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
-    from sharing.audit.trail import new_row
-    from sharing.models import AuditEvent, BucketGrant, Role
+    from sharing.models import BucketGrant, Role
 
     call_command("migrate", verbosity=0)
     ids = {}
@@ -59,30 +57,19 @@ def fill(rows: int) -> None:
         ids[name] = User.objects.create_user(username=name, password=password).pk
     BucketGrant.objects.create(user_id=ids[PEOPLE["member"]], bucket="bucket-07", role=Role.READ)
     BucketGrant.objects.create(user_id=ids[PEOPLE["manager"]], bucket="bucket-07", role=Role.MANAGE)
-    generator = random.Random(7)
-    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    batch = []
-    for number in range(rows):
+
+    def fields(generator: random.Random, number: int) -> dict:
         actor = pick(generator, "user-07", 40)
         action = FREQUENT_ACTION if generator.random() < 0.5 else generator.choice(ACTIONS)
-        row = new_row(
-            {
-                "phase": "event",
-                "action": action,
-                "outcome": "success" if generator.random() < 0.9 else "failure",
-                "actor_id": ids[actor],
-                "actor_name": actor,
-                "bucket": pick(generator, "bucket-07", 20),
-                "key": f"reports/{number % 977}/file-{number}.pdf",
-                "client_ip": "198.51.100.7",
-            }
-        )
-        row.created_at = start + datetime.timedelta(seconds=number * 31_536_000 / rows)
-        batch.append(row)
-        if len(batch) == 5000:
-            AuditEvent.objects.bulk_create(batch)
-            batch = []
-    AuditEvent.objects.bulk_create(batch)
+        return {
+            "action": action,
+            "outcome": "success" if generator.random() < 0.9 else "failure",
+            "actor_id": ids[actor],
+            "actor_name": actor,
+            "bucket": pick(generator, "bucket-07", 20),
+        }
+
+    write_rows(rows, fields)
 
 
 def main() -> None:
