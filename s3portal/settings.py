@@ -278,6 +278,9 @@ UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000)
 UPLOAD_VIA_PORTAL = env_bool("UPLOAD_VIA_PORTAL", False)
 UPLOAD_PART_BYTES = env_int("UPLOAD_PART_BYTES", 16 * 1024**2)
 UPLOAD_URL_SECONDS = env_int("UPLOAD_URL_SECONDS", 600)
+# ZIP downloads of folders and selections: refused up front above these.
+ARCHIVE_MAX_BYTES = env_int("ARCHIVE_MAX_BYTES", 10 * 1024**3)
+ARCHIVE_MAX_FILES = env_int("ARCHIVE_MAX_FILES", 10_000)
 
 # Security: HTTPS=true in production turns on redirects, secure cookies and HSTS.
 HTTPS = env_bool("HTTPS", False)

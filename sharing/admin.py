@@ -16,6 +16,7 @@ from sharing.audit import HASHED_FIELDS, Actor
 from sharing.models import AuditEvent, BucketGrant, LinkStatus, ShareLink
 from sharing.s3 import S3Error
 from sharing.services import grants as grant_services
+from sharing.services import link_scopes
 from sharing.services import links as link_services
 from sharing.templatetags.dates import when_full, when_html
 from sharing.templatetags.keys import breakable
@@ -244,14 +245,17 @@ class ShareLinkAdmin(ReadOnlyAdmin):
         "created_at",
         "creator",
         "bucket",
+        "shares",
         "key",
         "recipient_email",
         "status",
         "downloads",
         "max_downloads",
+        "opens",
+        "first_downloaded_at",
         "expires_at",
     )
-    list_filter = (LinkStatusFilter, "bucket", "created_at", "expires_at")
+    list_filter = (LinkStatusFilter, "kind", "bucket", "created_at", "expires_at")
     search_fields = ("bucket", "key", "recipient_email", "creator__username")
     list_select_related = ("creator",)
     date_hierarchy = "created_at"
@@ -259,7 +263,9 @@ class ShareLinkAdmin(ReadOnlyAdmin):
         "id",
         "creator",
         "bucket",
+        "kind",
         "key",
+        "keys",
         "recipient_email",
         "created_at",
         "expires_at",
@@ -270,6 +276,13 @@ class ShareLinkAdmin(ReadOnlyAdmin):
         "notify_on_download",
         "notified_at",
         "last_opened_at",
+        "batch",
+        "opens",
+        "first_opened_at",
+        "first_downloaded_at",
+        "last_downloaded_at",
+        "remind_before_expiry",
+        "reminded_at",
     )
     readonly_fields = fields
     actions = ["revoke"]
@@ -280,6 +293,10 @@ class ShareLinkAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status(self, obj: ShareLink) -> str:
         return obj.status
+
+    @admin.display(description="shares", ordering="kind")
+    def shares(self, obj: ShareLink) -> str:
+        return link_scopes.link_label(obj)
 
     @admin.display(boolean=True, description="password")
     def has_password(self, obj: ShareLink) -> bool:
@@ -351,3 +368,6 @@ class PortalGroupAdmin(GroupAdmin):
             for group in queryset:
                 grant_services.holder_access_remove(actor=actor, group=group)
             super().delete_queryset(request, queryset)
+
+
+from sharing import admin_file_requests  # noqa: E402, F401 (registers the file request admins)

@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from sharing.models import ShareLink
+from sharing.services import link_scopes
 
 SUBJECT_MAX = 200
 _SPACES = re.compile(r"\s+")
@@ -52,7 +53,7 @@ def share_email(
     *,
     link: ShareLink,
     url: str,
-    size: int,
+    size: int | None,  # None for a folder or a selection
     sender_name: str,
     sender_email: str,
     message: str,
@@ -64,6 +65,8 @@ def share_email(
         "size": size,
         "file_name": link.file_name,
         "subject_file_name": header_text(link.file_name)[:100],
+        "what": link_scopes.link_what(link),
+        "what_label": link_scopes.link_label(link),
         "sender_name": header_text(sender_name),
         "sender_email": sender_email,
         "message": message,
@@ -99,6 +102,48 @@ def notify_email(*, link: ShareLink, client_ip: str, user_agent: str) -> EmailMu
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[link.creator.email],
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def remind_email(*, creator, rows: list[dict]) -> EmailMultiAlternatives:
+    """Return the email that lists a creator's links expiring soon with nothing downloaded yet."""
+    context = {
+        "rows": rows,
+        "count": len(rows),
+        "links_url": settings.SITE_URL + reverse("link_list"),
+        "site_url": settings.SITE_URL,
+    }
+    subject, text, html = _render("remind", context)
+    email = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[creator.email]
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def file_request_email(
+    *, request, visit, files: list, owner_name: str, folder_url: str
+) -> EmailMultiAlternatives:
+    """Return the email that lists what one visit of a file request stored, for its creator."""
+    context = {
+        "request": request,
+        "visit": visit,
+        "files": files,
+        "subject_title": header_text(request.title)[:100],
+        "owner_name": header_text(owner_name),
+        "client_ip": visit.client_ip or "unknown",
+        "user_agent": header_text(visit.user_agent)[:200],
+        "folder_url": folder_url,
+        "site_url": settings.SITE_URL,
+    }
+    subject, text, html = _render("file_request", context)
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[request.creator.email],
     )
     email.attach_alternative(html, "text/html")
     return email

@@ -250,6 +250,9 @@ class LinkCreateForm(KeyForm, ExpiryForm):
         label="Download limit (optional)", required=False, min_value=1, max_value=100_000
     )
     notify_on_download = forms.BooleanField(label="Email me on the first download", required=False)
+    remind_before_expiry = forms.BooleanField(
+        label="Remind me a day before it expires if not downloaded", required=False
+    )
 
     def link_options(self) -> dict:
         data = self.cleaned_data
@@ -258,6 +261,7 @@ class LinkCreateForm(KeyForm, ExpiryForm):
             "password": data["password"],
             "max_downloads": data["max_downloads"],
             "notify_on_download": data["notify_on_download"],
+            "remind_before_expiry": data["remind_before_expiry"],
         }
 
 
@@ -379,3 +383,61 @@ class ActivityFilterForm(forms.Form):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise forms.ValidationError("The first day comes after the last day.")
         return data
+
+
+class FileRequestForm(ExpiryForm):
+    """A request for files into a folder: what the outsider reads, its caps and its password."""
+
+    title = forms.CharField(label="Title", max_length=200)
+    message = forms.CharField(
+        label="Message (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    max_mib = forms.IntegerField(
+        label="Total size cap (MiB)", initial=1024, min_value=1, max_value=5 * 1024 * 1024
+    )
+    max_files = forms.IntegerField(label="File cap", initial=20, min_value=1, max_value=10_000)
+    password = forms.CharField(
+        label="Password (optional)",
+        required=False,
+        strip=False,
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def request_options(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "message": data["message"],
+            "expires_at": data["expires_at"],
+            "max_bytes": data["max_mib"] * 1024 * 1024,
+            "max_files": data["max_files"],
+            "password": data["password"],
+        }
+
+
+class ManyLinkForm(LinkCreateForm):
+    """A link to a folder (`key` its prefix, "" the whole bucket) or to files chosen in it."""
+
+    KINDS = [("folder", "folder"), ("selection", "selection")]
+
+    key = forms.CharField(
+        widget=forms.HiddenInput, required=False, strip=False, max_length=keys.MAX_KEY_BYTES
+    )
+    kind = forms.ChoiceField(choices=KINDS, widget=forms.HiddenInput)
+    keys = KeyListField(required=False)
+
+    def clean_key(self) -> str:
+        value = self.cleaned_data["key"]
+        return keys.clean_object_key(value) if value else ""
+
+    def link_options(self) -> dict:
+        data = self.cleaned_data
+        return {**super().link_options(), "kind": data["kind"], "keys": data["keys"]}
+
+
+class ManyLinksEmailForm(ManyLinkForm, LinksEmailForm):
+    """Links to a folder or selection, one emailed to each recipient."""

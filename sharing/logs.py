@@ -14,10 +14,10 @@ from typing import Any
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 from gunicorn.glogging import Logger as GunicornBaseLogger
 
-# Paths whose next segment is a secret: share links (and every route under them), the signed
+# Paths whose next segment is a secret: share links and file requests (and every route under them), the signed
 # tokens of upload answers and proxied parts, and password reset links. tests/test_logs.py fails
 # for a URL with a <token> that these do not cover.
-TOKEN_PATH_PREFIXES = ("s", "uploads/answer", "uploads/proxy", "account/reset/link")
+TOKEN_PATH_PREFIXES = ("s", "r", "uploads/answer", "uploads/proxy", "account/reset/link")
 KEPT_CHARS = 4  # enough to tell two links apart in a log, far too few to guess the rest
 REDACTED = "[redacted]"  # no angle brackets: it also goes into HTML reports
 SENSITIVE_NAME = re.compile(r"token|passw|secret|signature|credential|session", re.IGNORECASE)

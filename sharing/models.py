@@ -321,6 +321,44 @@ class RequestStatus(models.TextChoices):
     DISABLED = "disabled", "disabled"
 
 
+class FileRequestQuerySet(models.QuerySet):
+    """The one definition of a file request that takes files; every page, upload and filter asks it."""
+
+    def with_status(self, now: datetime.datetime) -> "FileRequestQuerySet":
+        """Annotate each request with `status`: active, or the first reason it takes no files."""
+        # Subqueries rather than joins, so that a conditional UPDATE (reserving room for an
+        # upload) stays one statement whose conditions the database re-checks on the row.
+        creator_may_write = get_user_model().objects.filter(
+            Q(is_superuser=True)
+            | Exists(
+                BucketGrant.objects.reaching(OuterRef("pk")).filter(
+                    bucket=OuterRef(OuterRef("bucket")), role__in=Role.at_least(Role.WRITE)
+                )
+            ),
+            pk=OuterRef("creator_id"),
+            is_active=True,
+        )
+        reasons = [
+            (RequestStatus.REVOKED, Q(revoked_at__isnull=False)),
+            (RequestStatus.EXPIRED, Q(expires_at__lte=now)),
+            (
+                RequestStatus.FULL,
+                Q(files_received__gte=F("max_files")) | Q(bytes_received__gte=F("max_bytes")),
+            ),
+            (RequestStatus.DISABLED, ~Exists(creator_may_write)),
+        ]
+        status = Case(
+            *[When(condition, then=Value(reason)) for reason, condition in reasons],
+            default=Value(RequestStatus.ACTIVE),
+            output_field=models.CharField(),
+        )
+        return self.annotate(status=status)
+
+    def usable(self, now: datetime.datetime) -> "FileRequestQuerySet":
+        """Return the requests that take files now."""
+        return self.with_status(now).filter(status=RequestStatus.ACTIVE)
+
+
 class FileRequest(models.Model):
     """An upload-only link: outsiders drop files into one folder and see nothing else of it."""
 
@@ -344,6 +382,8 @@ class FileRequest(models.Model):
     files_received = models.PositiveIntegerField(default=0)
     bytes_reserved = models.BigIntegerField(default=0)
     files_reserved = models.PositiveIntegerField(default=0)
+
+    objects = FileRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,7 +1,19 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from sharing.views import account, activity, auth, buckets, links, objects, uploads
+from sharing.views import (
+    account,
+    activity,
+    archives,
+    auth,
+    buckets,
+    file_requests,
+    folder_links,
+    link_detail,
+    links,
+    objects,
+    uploads,
+)
 
 urlpatterns = [
     # First: recipients' links are the most frequent requests, and every pattern tried before
@@ -23,6 +35,10 @@ urlpatterns = [
     ),
     path("activity/", activity.activity, name="activity"),
     *objects.urlpatterns,
+    *archives.urlpatterns,
     *uploads.urlpatterns,
+    *file_requests.urlpatterns,
     *links.urlpatterns,
+    *folder_links.urlpatterns,
+    *link_detail.urlpatterns,
 ]

@@ -30,7 +30,7 @@ TRICKY_NAMES = [
 # A file row and a folder row as the template drew them with {% url %} and filters, before the
 # selector computed links and texts: the page must still show exactly this.
 FILTERS_FILE_ROW = """{% load dates humanize %}<tr>
-        <td class="select-col"><input type="checkbox" name="keys" value="{{ file.key }}" aria-label="Select {{ file.name }}" data-download="{% url 'object_download' bucket %}?key={{ file.key|urlencode }}"></td>
+        <td class="select-col"><input type="checkbox" name="keys" value="{{ file.key }}" aria-label="Select {{ file.name }}"></td>
         <td><a class="icon-file" href="{% url 'object_detail' bucket %}?key={{ file.key|urlencode }}">{{ file.name }}</a></td>
         <td class="num" title="{{ file.size|intcomma }} bytes">{{ file.size|filesizeformat }}</td>
         <td class="hide-sm">{% when file.last_modified %}</td>

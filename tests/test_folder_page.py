@@ -1,6 +1,8 @@
 """The folder page: sorting, selecting rows and acting on the selection, and what readers see."""
 
+import io
 import re
+import zipfile
 
 import boto3
 import pytest
@@ -291,26 +293,25 @@ def test_download_one_selected_file_redirects_to_its_download(client, bob, docs)
     ]
 
 
-def test_download_several_lists_a_link_per_file(client, bob, docs):
+def test_download_several_answers_one_zip(client, bob, docs):
     response = client_for(client, bob).post(
         reverse("objects_download", args=[docs]),
         {"prefix": "docs/", "keys": ["docs/a-mid.txt", "docs/b-big.txt", "docs/zeta/"]},
     )
-    content = response.content.decode()
     assert response.status_code == 200
-    url = reverse("object_download", args=[docs])
-    assert f'<a href="{url}?key=docs%2Fa-mid.txt" download>a-mid.txt</a>' in content
-    assert f'<a href="{url}?key=docs%2Fb-big.txt" download>b-big.txt</a>' in content
-    assert "1 selected folder left out" in content
-    assert not AuditEvent.objects.filter(action="object.download").exists()  # nothing yet
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        assert sorted(archive.namelist()) == ["a-mid.txt", "b-big.txt", "zeta/inner.txt"]
+        assert archive.read("b-big.txt") == b"x" * SIZES["b-big.txt"]
 
 
-def test_download_of_folders_only_goes_back_with_a_message(client, bob, docs):
+def test_download_of_one_folder_answers_its_zip(client, bob, docs):
     response = client_for(client, bob).post(
         reverse("objects_download", args=[docs]), {"prefix": "docs/", "keys": ["docs/zeta/"]}
     )
-    assert response.status_code == 302
-    assert "not a folder" in client.get(response["Location"]).content.decode()
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        assert archive.namelist() == ["zeta/inner.txt"]
 
 
 def test_download_selection_needs_post_and_access(client, bob, charlie, docs):

@@ -325,6 +325,7 @@ def test_download_right_after_the_page_trusts_its_fresh_check(client, new_link):
     assert audit_rows(action="link.open") == [
         ("link.open", "intent", "pending"),
         ("link.open", "outcome", "success"),
+        ("link.open", "event", "success"),
     ]
     assert audit_rows(action="link.download") == [("link.download", "event", "success")]
 

@@ -30,6 +30,7 @@ from sharing.s3.objects import (
     MAX_PRESIGN_SECONDS,
     DeleteResult,
     ObjectInfo,
+    content_disposition,
     copy,
     delete,
     delete_many,
@@ -38,6 +39,7 @@ from sharing.s3.objects import (
     list_page,
     presigned_get,
     put_empty,
+    read_chunks,
 )
 from sharing.s3.probe import ready_check
 from sharing.s3.public_access import (
@@ -103,6 +105,7 @@ __all__ = [
     "DeleteResult",
     "ObjectInfo",
     "ObjectSummary",
+    "content_disposition",
     "copy",
     "delete",
     "delete_many",
@@ -111,6 +114,7 @@ __all__ = [
     "list_page",
     "presigned_get",
     "put_empty",
+    "read_chunks",
     # public access
     "BucketPublicSettings",
     "Probe",

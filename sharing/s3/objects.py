@@ -1,6 +1,8 @@
 """Object operations: listing, metadata, download links, copy and delete."""
 
+import contextlib
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +30,7 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit; botocore signs longer ones
 # SeaweedFS: as fast as boto3's managed copy (0.90-0.94x), longest request ~7 s for 1 GiB.
 MULTIPART_COPY_THRESHOLD = 64 * 1024**2
 COPY_CHUNK = 64 * 1024**2
+READ_CHUNK = 1024**2  # what one read of an object's body holds in memory
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,29 @@ def presigned_get(bucket: str, key: str, *, filename: str, seconds: int) -> str:
         },
         ExpiresIn=seconds,
     )
+
+
+def read_chunks(bucket: str, key: str, *, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """Yield an object's bytes as S3 sends them, `chunk_size` at a time, never the whole body."""
+    body = _open_body(bucket, key)
+    with contextlib.closing(body):
+        chunks = body.iter_chunks(chunk_size)
+        while chunk := _next_chunk(chunks):
+            yield chunk
+
+
+@translated
+@long_call()
+def _open_body(bucket: str, key: str) -> Any:
+    # A body is read for as long as the archive takes to send: outside the page's time budget,
+    # with the long client, whose read timeout applies to each socket read, not to the body.
+    return long_client().get_object(Bucket=bucket, Key=key)["Body"]
+
+
+@translated
+def _next_chunk(chunks: Iterator[bytes]) -> bytes:
+    # Reading the body raises botocore's errors (a timeout, a cut connection): translated here.
+    return next(chunks, b"")
 
 
 @translated

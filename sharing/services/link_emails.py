@@ -3,17 +3,18 @@
 import datetime
 import functools
 import logging
+import uuid
 
 from django.conf import settings
 from django.db import transaction
 
 from sharing import audit, emails, permissions
 from sharing.audit import Actor
-from sharing.models import Outcome
+from sharing.models import LinkKind, Outcome
+from sharing.services import link_scopes
 from sharing.services.links import (
     LinkError,
     NewLink,
-    head_for_sharing,
     new_link,
     sender_name,
     validate_options,
@@ -47,8 +48,12 @@ def links_email(
     password: str = "",
     max_downloads: int | None = None,
     notify_on_download: bool = False,
+    remind_before_expiry: bool = False,
+    kind: str = LinkKind.FILE,
+    keys: list[str] | None = None,
 ) -> list[NewLink]:
-    """Create one link per recipient and email each their own; the mails leave after commit."""
+    """Create one link per recipient (to a file, folder or selection) and email each their own;
+    the mails leave after commit."""
     permissions.require(
         actor=actor, bucket=bucket, role=permissions.SHARE_ROLE, action="link.email"
     )
@@ -61,28 +66,36 @@ def links_email(
         if len(message) > MAX_MESSAGE_CHARS:
             raise LinkError(f"The message must have at most {MAX_MESSAGE_CHARS} characters.")
         validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
-    info = head_for_sharing(actor=actor, action="link.email", bucket=bucket, key=key)
+    target = link_scopes.target_check(
+        actor=actor, action="link.email", bucket=bucket, kind=kind, key=key,
+        chosen=list(dict.fromkeys(keys or [])),
+    )  # fmt: skip
     created = []
+    batch = uuid.uuid4()  # the links of one sending, shown together to their creator
     with transaction.atomic():
         for address in recipients:
             new = new_link(
                 actor=actor,
                 bucket=bucket,
                 key=key,
+                kind=kind,
+                keys=target.keys,
                 recipient_email=address,
                 expires_at=expires_at,
                 password=password,
                 max_downloads=max_downloads,
                 notify_on_download=notify_on_download,
+                remind_before_expiry=remind_before_expiry,
+                batch=batch,
             )
             created.append(new)
             transaction.on_commit(
-                functools.partial(_send_share, actor=actor, new=new, size=info.size, note=message)
+                functools.partial(_send_share, actor=actor, new=new, size=target.size, note=message)
             )
     return created
 
 
-def _send_share(*, actor: Actor, new: NewLink, size: int, note: str) -> None:
+def _send_share(*, actor: Actor, new: NewLink, size: int | None, note: str) -> None:
     link = new.link
     email = emails.share_email(
         link=link,

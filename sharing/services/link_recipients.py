@@ -12,13 +12,14 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.cache import cache, caches
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from sharing import audit, emails, s3
 from sharing.audit import Actor
-from sharing.models import LinkStatus, Outcome, ShareLink
+from sharing.models import LinkKind, LinkStatus, Outcome, ShareLink
+from sharing.services import link_scopes, link_tracking
 from sharing.services.links import (
+    LinkError,
     LinkGoneError,
     LinkNotFoundError,
     LinkPage,
@@ -63,25 +64,41 @@ def _require_usable(*, actor: Actor, link: ShareLink, action: str) -> None:
         raise _refuse(actor=actor, link=link, action=action, reason=link.status)
 
 
-def _seen_key(link: ShareLink) -> str:
-    return f"link-file-seen:{link.pk}"
+def _seen_key(link: ShareLink, key: str) -> str:
+    return f"link-file-seen:{link.pk}:{token_hash(key)}"
 
 
-def _file_exists(*, actor: Actor, link: ShareLink, action: str) -> s3.ObjectInfo | None:
+def _file_exists(
+    *, actor: Actor, link: ShareLink, action: str, key: str | None = None
+) -> s3.ObjectInfo | None:
     """Ask S3 whether the linked file still exists (audited), and remember a yes for a while."""
-    with audit.s3_call(actor=actor, action=action, bucket=link.bucket, key=link.key) as call:
-        info = s3.head(link.bucket, link.key)
+    key = link.key if key is None else key
+    with audit.s3_call(actor=actor, action=action, bucket=link.bucket, key=key) as call:
+        info = s3.head(link.bucket, key)
         call.message = f"Link {link.pk}" + (": the file is gone." if info is None else ".")
     if info is not None:
-        caches["local"].set(_seen_key(link), True, timeout=FILE_SEEN_SECONDS)
+        caches["local"].set(_seen_key(link, key), True, timeout=FILE_SEEN_SECONDS)
     return info
 
 
-def _file_gone(*, actor: Actor, link: ShareLink, action: str) -> LinkGoneError:
+def _file_gone(*, actor: Actor, link: ShareLink, action: str) -> LinkError:
+    if link.kind != LinkKind.FILE:
+        # A folder is shared as it is at each visit: a file gone from it is not the link's end.
+        record_link_event(actor, link, action, Outcome.DENIED, ": that file is gone.")
+        return LinkError("That file is no longer in the shared folder.", status=404)
     # Deleted outside the portal (or before links were marked): every link to it is dead now,
     # and says so in My links, even if a new file later takes the name.
     forget_deleted(actor=actor, bucket=link.bucket, keys=[link.key])
     return _refuse(actor=actor, link=link, action=action, reason=LinkStatus.FILE_DELETED)
+
+
+def _scoped(*, actor: Actor, link: ShareLink, action: str, relative: str) -> str:
+    """Return the full key a recipient names (link_scopes' rule), recording a refusal."""
+    try:
+        return link_scopes.scope_key(link, relative)
+    except LinkError:
+        record_link_event(actor, link, action, Outcome.DENIED, ": outside the link's scope.")
+        raise
 
 
 def link_open(*, actor: Actor, token: str) -> LinkPage:
@@ -89,15 +106,26 @@ def link_open(*, actor: Actor, token: str) -> LinkPage:
     link = _find(actor=actor, token=token, action="link.open")
     actor = _recipient(actor, link.recipient_email)
     _require_usable(actor=actor, link=link, action="link.open")
-    info = _file_exists(actor=actor, link=link, action="link.open")
-    if info is None:
-        raise _file_gone(actor=actor, link=link, action="link.open")
+    size = 0  # a folder's or selection's files are listed by folder_links, page by page
+    if link.kind == LinkKind.FILE:
+        info = _file_exists(actor=actor, link=link, action="link.open")
+        if info is None:
+            raise _file_gone(actor=actor, link=link, action="link.open")
+        size = info.size
+    _count_open(actor=actor, link=link)
     return LinkPage(
         link=link,
-        size=info.size,
+        size=size,
         sender=sender_name(link.creator),
         needs_password=bool(link.password_hash),
     )
+
+
+def _count_open(*, actor: Actor, link: ShareLink) -> None:
+    # One UPDATE, so that openings at the same moment are all counted; with its audit row.
+    with transaction.atomic():
+        ShareLink.objects.filter(pk=link.pk).update(**link_tracking.open_counted(timezone.now()))
+        record_link_event(actor, link, "link.open", Outcome.SUCCESS, ": page opened.")
 
 
 def _throttle_keys(link: ShareLink, actor: Actor) -> tuple[str, str]:
@@ -130,45 +158,67 @@ def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
     raise LinkPasswordError("Wrong password.", status=403, page=page)
 
 
-def _download_event(actor: Actor, link: ShareLink) -> audit.Event:
-    message = f"Link {link.id}: download counted, 60 s URL handed out."
-    return audit.Event(actor, "link.download", Outcome.SUCCESS, link.bucket, link.key, message)
+def _download_event(actor: Actor, link: ShareLink, key: str, what: str) -> audit.Event:
+    message = f"Link {link.id}: {what}."
+    return audit.Event(actor, "link.download", Outcome.SUCCESS, link.bucket, key, message)
 
 
-def link_download(*, actor: Actor, token: str, password: str = "") -> str:
-    """Check everything, count the download, and return a 60-second URL that saves the file."""
+def link_download(
+    *, actor: Actor, token: str, password: str = "", relative: str = "", unlocked: bool = False
+) -> str:
+    """Check everything, count the download, and return a 60-second URL that saves the file;
+    `relative` names a file of a folder or selection link, `unlocked` a password given before."""
     action = "link.download"
     # Usually the recipient page has just shown the link and asked S3 for its file; then the
     # conditional update below is the one check of the link. Otherwise it is checked first, so
     # that a password or S3 is never asked about a link that cannot be used.
     link = _find(actor=actor, token=token, action=action, with_status=False)
     actor = _recipient(actor, link.recipient_email)
-    file_seen = caches["local"].get(_seen_key(link))
+    key = _scoped(actor=actor, link=link, action=action, relative=relative)
+    file_seen = caches["local"].get(_seen_key(link, key))
     if link.password_hash or not file_seen:
         link.status = _status_of(link)
         _require_usable(actor=actor, link=link, action=action)
-    if link.password_hash:
+    if link.password_hash and not unlocked:
         _check_password(actor=actor, link=link, password=password)
-    if not file_seen and not _file_exists(actor=actor, link=link, action=action):
+    if not file_seen and not _file_exists(actor=actor, link=link, action=action, key=key):
         raise _file_gone(actor=actor, link=link, action=action)
-    url = s3.presigned_get(
-        link.bucket, link.key, filename=link.file_name, seconds=DOWNLOAD_URL_SECONDS
+    name = key.rsplit("/", 1)[-1]
+    url = s3.presigned_get(link.bucket, key, filename=name, seconds=DOWNLOAD_URL_SECONDS)
+    link_count_download(
+        actor=actor, link=link, key=key, what="download counted, 60 s URL handed out"
     )
+    return url
+
+
+def link_checked(
+    *, actor: Actor, token: str, action: str, password: str = "", unlocked: bool = False
+) -> tuple[ShareLink, Actor]:
+    """Return a link usable now and its recipient as actor, its password checked; or raise."""
+    link = _find(actor=actor, token=token, action=action)
+    actor = _recipient(actor, link.recipient_email)
+    _require_usable(actor=actor, link=link, action=action)
+    if link.password_hash and not unlocked:
+        _check_password(actor=actor, link=link, password=password)
+    return link, actor
+
+
+def link_count_download(*, actor: Actor, link: ShareLink, key: str, what: str) -> None:
+    """Count one download (a file, or one "Download all") if the link is still usable; or raise."""
     now = timezone.now()
     # Counted only if the link is still usable when it is counted, and with its audit row in
     # one transaction: the limit holds however many downloads run at once.
     with transaction.atomic():
         counted = ShareLink.objects.usable(now).filter(pk=link.pk)
-        counted = counted.update(downloads=F("downloads") + 1, last_opened_at=now)
+        counted = counted.update(**link_tracking.download_counted(now))
         if counted:
-            audit.record_many([_download_event(actor, link)])
+            audit.record_many([_download_event(actor, link, key, what)])
     if not counted:
         status = _status_of(link)
         reason = LinkStatus.USED_UP if status == LinkStatus.ACTIVE else status
-        raise _refuse(actor=actor, link=link, action=action, reason=reason)
+        raise _refuse(actor=actor, link=link, action="link.download", reason=reason)
     if link.notify_on_download and link.notified_at is None:
         _notify_first_download(actor=actor, link=link)
-    return url
 
 
 def _status_of(link: ShareLink) -> str:

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
-from sharing.models import Outcome, ShareLink
+from sharing.models import LinkKind, Outcome, ShareLink
+from sharing.services import link_scopes  # uses this module's errors at call time only
 from sharing.services.errors import ServiceError
 
 TOKEN_BYTES = 32  # 256 bits from secrets; DESIGN asks for at least 128
@@ -148,6 +149,7 @@ def new_link(
     password = options.pop("password")
     if notify_problem(actor.user):
         options["notify_on_download"] = False  # the page says no notice will come: none is due
+        options["remind_before_expiry"] = False
     token = secrets.token_urlsafe(TOKEN_BYTES)
     link = ShareLink.objects.create(
         token_hash=token_hash(token),
@@ -170,25 +172,37 @@ def link_create(
     password: str = "",
     max_downloads: int | None = None,
     notify_on_download: bool = False,
+    remind_before_expiry: bool = False,
+    kind: str = LinkKind.FILE,
+    keys: list[str] | None = None,
 ) -> NewLink:
-    """Create a link to one existing file; the raw token is returned once and never stored."""
+    """Create a link to an existing file, folder or selection (link_scopes says what it reaches);
+    the raw token is returned once and never stored."""
     permissions.require(
         actor=actor, bucket=bucket, role=permissions.SHARE_ROLE, action="link.create"
     )
+    chosen = list(dict.fromkeys(keys or []))
     refusal = {"actor": actor, "action": "link.create", "bucket": bucket, "key": key}
     with audit.refusals(**refusal, errors=LinkError):
         validate_options(expires_at=expires_at, password=password, max_downloads=max_downloads)
+        problem = link_scopes.target_problem(kind=kind, key=key, chosen=chosen)
+        if problem:
+            raise LinkError(problem)
     with audit.s3_call(actor=actor, action="link.create", bucket=bucket, key=key) as call:
-        if s3.head(bucket, key) is None:
-            raise LinkError(s3.MESSAGES["NoSuchKey"], status=404)
+        missing = link_scopes.target_missing(bucket=bucket, kind=kind, key=key, chosen=chosen)
+        if missing:
+            raise LinkError(missing, status=404)
         new = new_link(
             actor=actor,
             bucket=bucket,
             key=key,
+            kind=kind,
+            keys=chosen,
             expires_at=expires_at,
             password=password,
             max_downloads=max_downloads,
             notify_on_download=notify_on_download,
+            remind_before_expiry=remind_before_expiry,
         )
         call.message = (
             f"Link {new.link.pk} until {expires_at:%Y-%m-%d %H:%M} UTC"

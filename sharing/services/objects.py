@@ -183,7 +183,7 @@ def selection_transfer_plan(
     action = "object.move" if move else "object.copy"
     _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
     dst_prefix = clean_key(dst_prefix, folder=True) if dst_prefix else ""
-    _check_selection(prefix=prefix, keys=keys)
+    check_selection(prefix=prefix, keys=keys)
     if bucket == dst_bucket and dst_prefix == prefix:
         raise ValidationError("That is the folder they are in; choose another folder or bucket.")
     if bucket == dst_bucket and any(
@@ -197,7 +197,8 @@ def selection_transfer_plan(
     )  # fmt: skip
 
 
-def _check_selection(*, prefix: str, keys: list[str]) -> None:
+def check_selection(*, prefix: str, keys: list[str]) -> None:
+    """Refuse an empty selection, or one reaching outside the folder it was made in."""
     if not keys:
         raise ValidationError("Select at least one file or folder.")
     if any(not key.startswith(prefix) or key == prefix for key in keys):
@@ -280,15 +281,10 @@ def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteRe
 def selection_delete(*, actor: Actor, bucket: str, prefix: str, keys: list[str]) -> s3.DeleteResult:
     """Delete the files and folders selected in one folder (a folder: everything under it)."""
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="object.delete")
-    _check_selection(prefix=prefix, keys=keys)
+    check_selection(prefix=prefix, keys=keys)
     return objects_delete(
         actor=actor, bucket=bucket, keys=_expand(actor=actor, bucket=bucket, keys=keys)
     )
-
-
-def selection_downloads(*, keys: list[str]) -> list[str]:
-    """Return the selected files that can be downloaded one by one (folders cannot, yet)."""
-    return [key for key in keys if not key.endswith("/")]
 
 
 def folder_delete(*, actor: Actor, bucket: str, prefix: str) -> s3.DeleteResult:

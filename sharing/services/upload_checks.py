@@ -90,7 +90,7 @@ def upload_prepare(
     checks = [
         FileCheck(id=c.id, key=c.key, exists=c.key in existing, problem=c.problem) for c in checks
     ]
-    warnings = [] if via_portal() else _cors_ensure(actor=actor, bucket=bucket, origins=origins)
+    warnings = [] if via_portal() else cors_ensure(actor=actor, bucket=bucket, origins=origins)
     return Prepared(files=checks, warnings=warnings)
 
 
@@ -127,7 +127,7 @@ def _rule_covers(rule: dict[str, Any], origins: list[str]) -> bool:
     )
 
 
-def _cors_ensure(*, actor: Actor, bucket: str, origins: list[str]) -> list[str]:
+def cors_ensure(*, actor: Actor, bucket: str, origins: list[str]) -> list[str]:
     """Make sure the bucket's CORS rules let the portal's pages PUT parts; return warnings."""
     cache_key = f"upload-cors:{bucket}:{','.join(origins)}"
     if cache.get(cache_key):

@@ -15,15 +15,17 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.http import Http404
 from django.urls import reverse
 
 from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.keys import clean_key
-from sharing.models import Acl, Outcome, PendingUpload, Role
+from sharing.models import Acl, FileRequest, FileRequestVisit, Outcome, PendingUpload, Role
 from sharing.services import public_access
 from sharing.services.errors import ServiceError
+from sharing.services.file_request_status import GONE_STATUS, request_refusal
 
 # A file small enough for one PUT has no S3 upload id; its row gets this prefix and a random id.
 # S3 upload ids never contain ':'.
@@ -97,9 +99,16 @@ def upload_create(
     acl: str,
     overwrite: bool,
     multipart: bool,
+    visit: FileRequestVisit | None = None,
 ) -> Started:
-    """Start an upload after checking name, size and existence; return what the browser needs."""
-    permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="upload.start")
+    """Start an upload after checking name, size and existence; return what the browser needs.
+
+    With `visit`, an outsider uploads through a file request: the visit owns the upload instead
+    of a user, and the request's status (not a grant) allows it; nothing is replaced, nor public.
+    """
+    _allow(actor=actor, bucket=bucket, visit=visit, action="upload.start")
+    if visit is not None:
+        overwrite, acl = False, Acl.PRIVATE
     refuse = {"actor": actor, "action": "upload.start", "bucket": bucket, "key": str(key)[:1024]}
     try:
         key = clean_key(key if isinstance(key, str) else "")
@@ -136,7 +145,8 @@ def upload_create(
         upload_id=upload_id,
         bucket=bucket,
         key=key,
-        user=actor.user,
+        user=actor.user if visit is None else None,
+        visit=visit,
         size=size,
         content_type=content_type,
         acl=acl,
@@ -146,12 +156,41 @@ def upload_create(
     return Started(upload=upload, url=_part_url(upload, SINGLE_PART, replace=overwrite))
 
 
-def _own(*, actor: Actor, upload_id: Any, action: str) -> PendingUpload:
-    """Return the actor's own upload, still allowed by a write grant; else 404 (or 403)."""
+def _allow(
+    *, actor: Actor, bucket: str, visit: FileRequestVisit | None, action: str, key: str = ""
+) -> None:
+    """Raise unless the actor's write grant (or the visit's file request) allows uploading now."""
+    if visit is None:
+        permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action=action)
+        return
+    # Asked again at every step, so that revoking or expiry stops uploads already in flight.
+    refusal = request_refusal(request_id=visit.request_id)
+    if refusal:
+        audit.record(
+            actor=actor,
+            action=action,
+            outcome=Outcome.DENIED,
+            bucket=bucket,
+            key=key,
+            message=refusal,
+        )
+        raise UploadError(refusal, status=GONE_STATUS, code="RequestClosed")
+
+
+def _owns(actor: Actor, upload: PendingUpload, visit: FileRequestVisit | None) -> bool:
+    if visit is not None:
+        return upload.visit_id == visit.pk
+    return actor.user is not None and upload.user_id == actor.user.pk
+
+
+def _own(
+    *, actor: Actor, upload_id: Any, action: str, visit: FileRequestVisit | None = None
+) -> PendingUpload:
+    """Return the actor's (or visit's) own upload, still allowed; else 404 (or 403, 410)."""
     upload = None
     if isinstance(upload_id, str) and upload_id:
         upload = PendingUpload.objects.filter(upload_id=upload_id).first()
-    if upload is None or actor.user is None or upload.user_id != actor.user.pk:
+    if upload is None or not _owns(actor, upload, visit):
         if upload is not None:
             audit.record(
                 actor=actor,
@@ -162,7 +201,7 @@ def _own(*, actor: Actor, upload_id: Any, action: str) -> PendingUpload:
                 message="Only the person who started an upload may continue it.",
             )
         raise Http404("No such upload: it finished, was cancelled, or is someone else's.")
-    permissions.require(actor=actor, bucket=upload.bucket, role=Role.WRITE, action=action)
+    _allow(actor=actor, bucket=upload.bucket, visit=visit, action=action, key=upload.key)
     return upload
 
 
@@ -171,6 +210,8 @@ def _part_url(upload: PendingUpload, number: int, *, replace: bool = False) -> s
     if via_portal():
         grant = {"u": upload.user_id, "p": str(upload.pk), "n": number, "l": length, "r": replace}
         token = signing.dumps(grant, salt=PART_SALT)
+        if upload.visit_id:
+            return reverse("file_request_upload_proxy", args=[upload.visit_id, token])
         return reverse("upload_proxy", args=[token])
     seconds = settings.UPLOAD_URL_SECONDS
     if number == SINGLE_PART:
@@ -191,9 +232,11 @@ def _part_url(upload: PendingUpload, number: int, *, replace: bool = False) -> s
     )
 
 
-def upload_part_url(*, actor: Actor, upload_id: str, number: Any) -> str:
+def upload_part_url(
+    *, actor: Actor, upload_id: str, number: Any, visit: FileRequestVisit | None = None
+) -> str:
     """Return the URL one part is PUT to, signed for its exact length; only for its owner."""
-    upload = _own(actor=actor, upload_id=upload_id, action="upload.sign")
+    upload = _own(actor=actor, upload_id=upload_id, action="upload.sign", visit=visit)
     if is_single(upload):
         raise UploadError("A one-request upload is signed when it starts; start it again.")
     count = s3.part_count(upload.size)
@@ -202,9 +245,11 @@ def upload_part_url(*, actor: Actor, upload_id: str, number: Any) -> str:
     return _part_url(upload, number)
 
 
-def upload_parts_list(*, actor: Actor, upload_id: str) -> list[s3.Part]:
+def upload_parts_list(
+    *, actor: Actor, upload_id: str, visit: FileRequestVisit | None = None
+) -> list[s3.Part]:
     """Return the parts S3 holds for the actor's upload (to resume it after a reload)."""
-    upload = _own(actor=actor, upload_id=upload_id, action="upload.list_parts")
+    upload = _own(actor=actor, upload_id=upload_id, action="upload.list_parts", visit=visit)
     if is_single(upload):
         return []
     with audit.s3_call(
@@ -215,16 +260,24 @@ def upload_parts_list(*, actor: Actor, upload_id: str) -> list[s3.Part]:
     return parts
 
 
-def upload_part_proxy(*, actor: Actor, token: str, length: int | None, stream: BinaryIO) -> str:
+def upload_part_proxy(
+    *,
+    actor: Actor,
+    token: str,
+    length: int | None,
+    stream: BinaryIO,
+    visit: FileRequestVisit | None = None,
+) -> str:
     """Stream one part from the request body to S3 in small chunks; return its ETag."""
     try:
         grant = signing.loads(token, salt=PART_SALT, max_age=settings.UPLOAD_URL_SECONDS)
     except signing.BadSignature as error:
         raise UploadError("This upload link is invalid or has expired.", status=403) from error
     upload = PendingUpload.objects.filter(pk=grant["p"]).first()
-    if upload is None or grant["u"] != getattr(actor.user, "pk", None):
+    owner = getattr(actor.user, "pk", None) if visit is None else None
+    if upload is None or grant["u"] != owner:
         raise Http404("No such upload: it finished, was cancelled, or is someone else's.")
-    upload = _own(actor=actor, upload_id=upload.upload_id, action="upload.part")
+    upload = _own(actor=actor, upload_id=upload.upload_id, action="upload.part", visit=visit)
     number, expected = grant["n"], grant["l"]
     if length != expected:
         raise UploadError(f"This part must be exactly {expected} bytes; {length} were announced.")
@@ -271,12 +324,19 @@ def _parts_problem(upload: PendingUpload, parts: list[s3.Part]) -> str:
     return ""
 
 
-def upload_complete(*, actor: Actor, upload_id: str, overwrite: bool = False) -> Completed:
+def upload_complete(
+    *,
+    actor: Actor,
+    upload_id: str,
+    overwrite: bool = False,
+    visit: FileRequestVisit | None = None,
+) -> Completed:
     """Join the parts, check the stored size, apply the chosen visibility; audited.
 
     Without `overwrite` the parts are joined only if the name is still free (a conditional write).
     """
-    upload = _own(actor=actor, upload_id=upload_id, action="upload.complete")
+    upload = _own(actor=actor, upload_id=upload_id, action="upload.complete", visit=visit)
+    overwrite = overwrite and visit is None
     bucket, key = upload.bucket, upload.key
     with audit.s3_call(actor=actor, action="upload.complete", bucket=bucket, key=key) as call:
         if not is_single(upload):
@@ -330,8 +390,14 @@ def _join_parts(upload: PendingUpload, *, overwrite: bool) -> None:
 
 
 def forget(upload: PendingUpload) -> None:
-    """Drop the portal's record of a finished or aborted upload."""
-    PendingUpload.objects.filter(pk=upload.pk).delete()
+    """Drop the portal's record of a finished or aborted upload (and the room it reserved)."""
+    deleted, _ = PendingUpload.objects.filter(pk=upload.pk).delete()
+    if deleted and upload.visit_id:
+        # Released exactly once, with the row: completion then counts what S3 stored.
+        FileRequest.objects.filter(visits=upload.visit_id).update(
+            bytes_reserved=F("bytes_reserved") - upload.size,
+            files_reserved=F("files_reserved") - 1,
+        )
 
 
 def _make_public(*, actor: Actor, bucket: str, key: str) -> tuple[bool | None, str]:
@@ -360,9 +426,9 @@ def abort_parts(upload: PendingUpload) -> None:
     )
 
 
-def upload_abort(*, actor: Actor, upload_id: str) -> None:
+def upload_abort(*, actor: Actor, upload_id: str, visit: FileRequestVisit | None = None) -> None:
     """Abort the actor's upload and remove every part S3 stored for it; audited."""
-    upload = _own(actor=actor, upload_id=upload_id, action="upload.abort")
+    upload = _own(actor=actor, upload_id=upload_id, action="upload.abort", visit=visit)
     with audit.s3_call(
         actor=actor, action="upload.abort", bucket=upload.bucket, key=upload.key
     ) as call:
@@ -376,22 +442,29 @@ def upload_abort(*, actor: Actor, upload_id: str) -> None:
 
 def _answer_url(actor: Actor, upload: PendingUpload, *, kind: str) -> str:
     payload = {
-        "u": actor.user.pk,
+        "u": upload.user_id,
+        "v": str(upload.visit_id) if upload.visit_id else "",
         "k": kind,
         "b": upload.bucket,
         "key": upload.key,
         "id": upload.upload_id,
     }
-    return reverse("upload_answer", args=[signing.dumps(payload, salt=ANSWER_SALT)])
+    token = signing.dumps(payload, salt=ANSWER_SALT)
+    if upload.visit_id:
+        return reverse("file_request_upload_answer", args=[upload.visit_id, token])
+    return reverse("upload_answer", args=[token])
 
 
-def upload_answer(*, actor: Actor, token: str) -> dict[str, str]:
+def upload_answer(
+    *, actor: Actor, token: str, visit: FileRequestVisit | None = None
+) -> dict[str, str]:
     """Return what an answer URL says (kind, bucket, key, upload id), for its own user only."""
     try:
         payload = signing.loads(token, salt=ANSWER_SALT, max_age=settings.UPLOAD_URL_SECONDS)
     except signing.BadSignature as error:
         raise UploadError("This answer link is invalid or has expired.", status=403) from error
-    if payload.get("u") != getattr(actor.user, "pk", None):
+    owner = payload.get("v") == str(visit.pk) if visit else payload.get("u") == actor.user.pk
+    if not owner or (visit is None and payload.get("v")):
         raise Http404("No such upload.")
     return {
         "kind": payload["k"],

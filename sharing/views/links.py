@@ -19,10 +19,12 @@ from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.forms import ExtendForm, LinkCreateForm, LinksEmailForm, PresignForm, PublicForm
 from sharing.keys import clean_object_key
-from sharing.models import Role
+from sharing.models import LinkKind, Role
+from sharing.selectors import file_requests as file_request_selectors
 from sharing.services import link_emails, link_recipients, public_access
 from sharing.services import links as services
 from sharing.templatetags.dates import when_html
+from sharing.views import folder_links  # uses this module's helpers at call time only
 
 
 def object_page_url(bucket: str, key: str) -> str:
@@ -198,8 +200,11 @@ def object_presign(request: HttpRequest, bucket: str) -> HttpResponse:
 @require_GET
 @login_required
 def link_list(request: HttpRequest) -> HttpResponse:
-    links = selectors.links_of(actor=Actor.from_request(request))
-    return render(request, "sharing/links.html", {"links": links, "extend_form": ExtendForm()})
+    actor = Actor.from_request(request)
+    links = selectors.links_of(actor=actor)
+    context = {"links": links, "extend_form": ExtendForm()}
+    context["file_requests"] = file_request_selectors.file_requests_of(actor=actor)
+    return render(request, "sharing/links.html", context)
 
 
 def _next(request: HttpRequest) -> str:
@@ -284,7 +289,10 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
             url = link_recipients.link_download(actor=actor, token=token, password=password)
             # Not redirect(): that first tries the URL as a view name, which costs a failed reverse().
             return _recipient_response(HttpResponseRedirect(url))
-        return _recipient_page(request, link_recipients.link_open(actor=actor, token=token))
+        page = link_recipients.link_open(actor=actor, token=token)
+        if page.link.kind != LinkKind.FILE:
+            return folder_links.recipient_page(request, page, token)
+        return _recipient_page(request, page)
     except services.LinkPasswordError as error:
         return _recipient_page(request, error.page, error=error.message, status=error.status)
     except services.LinkError as error:

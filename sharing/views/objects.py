@@ -20,7 +20,9 @@ from sharing.audit import Actor
 from sharing.forms import FolderCreateForm, SelectionTransferForm, TransferForm
 from sharing.models import Role
 from sharing.s3 import S3Error
+from sharing.services import archives
 from sharing.services import objects as services
+from sharing.views import archives as archive_views
 from sharing.views import links
 
 MAX_SELECTION = 10_000
@@ -129,20 +131,20 @@ def objects_delete(request: HttpRequest, bucket: str) -> HttpResponse:
 def objects_download(request: HttpRequest, bucket: str) -> HttpResponse:
     # Changes nothing: POST only because the folder page's selection form is one POST form.
     actor = Actor.from_request(request)
-    permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.download")
     prefix = request.POST.get("prefix", "")
-    selected = request.POST.getlist("keys")[:MAX_SELECTION]
-    keys = services.selection_downloads(keys=selected)
-    if len(keys) == 1:
+    keys = list(dict.fromkeys(request.POST.getlist("keys")))[:MAX_SELECTION]
+    if len(keys) == 1 and not keys[0].endswith("/"):
+        permissions.require(actor=actor, bucket=bucket, role=Role.READ, action="object.download")
         return redirect(download_url(bucket, keys[0]))
-    if not keys:
-        messages.error(request, "Select at least one file to download (not a folder).")
+    try:
+        plan = archives.selection_archive(actor=actor, bucket=bucket, prefix=prefix, keys=keys)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
         return redirect(folder_url(bucket, prefix))
-    files = [{"name": key.removeprefix(prefix), "url": download_url(bucket, key)} for key in keys]
-    context = {"bucket": bucket, "prefix": prefix, "files": files,
-               "folders_left_out": len(selected) - len(keys),
-               "crumbs": selectors.breadcrumbs(prefix)}  # fmt: skip
-    return render(request, "sharing/download_selection.html", context)
+    except archives.ArchiveError as error:  # over the caps, or nothing to download
+        messages.error(request, error.message)
+        return redirect(folder_url(bucket, prefix))
+    return archive_views.plan_response(actor, plan)
 
 
 def _report_delete(request: HttpRequest, result) -> None:

@@ -79,9 +79,12 @@ def _json_error(status: int, message: str, code: str) -> JsonResponse:
     return response
 
 
-def _json_view(*methods: str) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
+def _json_view(
+    *methods: str, login: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
     """Make a JSON endpoint for logged-in callers: every answer is JSON, every failure included
-    ({"error": message} with its status), so that the upload panel can say what happened."""
+    ({"error": message} with its status), so that the upload panel can say what happened.
+    `login=False` is for outsiders' file request uploads, whose session holds their visit."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
@@ -91,7 +94,7 @@ def _json_view(*methods: str) -> Callable[[Callable[..., Any]], Callable[..., Ht
                 response.headers["Allow"] = ", ".join(methods)
                 return response
             try:
-                if not request.user.is_authenticated:
+                if login and not request.user.is_authenticated:
                     return _json_error(401, SESSION_ENDED, "NotLoggedIn")
                 result = view(request, *args, **kwargs)
             except REFUSALS as error:
@@ -206,6 +209,11 @@ def upload_parts(request: HttpRequest) -> HttpResponse:
     """Answer S3's ListParts XML, which Uppy's S3 client reads to resume an upload."""
     actor = Actor.from_request(request)
     parts = service.upload_parts_list(actor=actor, upload_id=request.GET.get("uploadId", ""))
+    return parts_xml(parts)
+
+
+def parts_xml(parts: list[s3.Part]) -> HttpResponse:
+    """Return S3's ListParts answer for the parts of an upload."""
     items = "".join(
         f"<Part><PartNumber>{p.number}</PartNumber><ETag>{escape(p.etag)}</ETag>"
         f"<Size>{p.size}</Size></Part>"
@@ -230,6 +238,11 @@ def _xml(body: str) -> HttpResponse:
 def upload_answer(request: HttpRequest, token: str) -> HttpResponse:
     """Answer in S3's XML what the portal already did: the new upload's id, or its completion."""
     answer = service.upload_answer(actor=Actor.from_request(request), token=token)
+    return answer_xml(request, answer)
+
+
+def answer_xml(request: HttpRequest, answer: dict[str, str]) -> HttpResponse:
+    """Return in S3's XML what an answer URL says: a new upload's id, or its completion."""
     bucket, key, upload_id = (escape(answer[name]) for name in ("bucket", "key", "upload_id"))
     if answer["kind"] == "created":
         return _xml(

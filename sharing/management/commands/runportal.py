@@ -1,6 +1,8 @@
 """`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve.
 
-Beside the web server runs the audit sealer (`manage.py audit_seal --every 2`). While it serves,
+Beside the web server run the audit sealer (`manage.py audit_seal --every 2`) and the link
+reminders (`manage.py links_remind --every 300`) and the file request reports
+(`manage.py file_requests_report --every 60`). While it serves,
 var/runtime.json records its ports, so that commands run from a plain shell reach the same servers
 (settings.py reads it when PORT or S3_PORT is not in the environment)."""
 
@@ -19,11 +21,16 @@ from sharing.embedded import EmbeddedS3, EmbeddedS3Error
 
 # S3 calls wait on the network: threads stuck on a stalled storage must not be every thread of a
 # worker before the circuit breaker opens, so that pages needing only the database still answer.
+# A streamed ZIP holds one thread for its whole download, but that thread waits on sockets (the
+# browser's full send buffer, S3's next chunk), releasing the GIL: gthread suffices, and 4 slow
+# ZIPs at once leave pages answering well within 1 s (tests/integration/test_archives_embedded.py).
 GUNICORN_THREADS = 16
 # Requests still running at Ctrl-C get this long to finish (gunicorn's default, 30 s, felt hung).
 GUNICORN_GRACEFUL_TIMEOUT = 3
 GUNICORN_STOP_TIMEOUT = GUNICORN_GRACEFUL_TIMEOUT + 5
 SEAL_EVERY_SECONDS = 2
+REMIND_EVERY_SECONDS = 300  # link reminders are due a day ahead: minutes late is on time
+REPORT_EVERY_SECONDS = 60  # file request visits are reported after minutes of quiet
 
 
 def gunicorn_command(*, port: int, workers: int) -> list[str]:
@@ -94,7 +101,7 @@ class Command(BaseCommand):
             if settings.S3_EMBEDDED
             else None
         )
-        web = sealer = None
+        web = sealer = reminder = reporter = None
         try:
             if storage:
                 self.stdout.write(f"Starting the embedded S3 server on {storage.endpoint_url} …")
@@ -114,6 +121,24 @@ class Command(BaseCommand):
                     str(SEAL_EVERY_SECONDS),
                 ]
             )
+            reminder = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                [
+                    sys.executable,
+                    str(settings.BASE_DIR / "manage.py"),
+                    "links_remind",
+                    "--every",
+                    str(REMIND_EVERY_SECONDS),
+                ]
+            )
+            reporter = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                [
+                    sys.executable,
+                    str(settings.BASE_DIR / "manage.py"),
+                    "file_requests_report",
+                    "--every",
+                    str(REPORT_EVERY_SECONDS),
+                ]
+            )
             web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
                 gunicorn_command(port=settings.PORT, workers=workers),
                 # Out of the terminal's process group: Ctrl-C reaches this command alone, which
@@ -128,7 +153,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping …")
         finally:
-            for process in (web, sealer):
+            for process in (web, sealer, reminder, reporter):
                 if process and process.poll() is None:
                     process.terminate()
                     try:

@@ -1,5 +1,5 @@
-// Folder page: "select every row" and downloading several selected files at once. Without this
-// script the page still works: rows are ticked one by one and Download lists the files' links.
+// Folder page: "select every row". Without this script the page still works: rows are ticked
+// one by one (Download then answers one ZIP for several files or a folder, from the server).
 (function () {
   "use strict";
 
@@ -24,33 +24,5 @@
       if (event.target !== all) syncAll();
     });
     syncAll();
-  }
-
-  // Several files: each goes through its own audited download link, one after the other (the
-  // browser may ask once whether the site may download several files). A folder in the
-  // selection is left to the server's page, which says that folders cannot be downloaded yet.
-  var download = form.querySelector("[data-download-selection]");
-  if (download) {
-    download.addEventListener("click", function (event) {
-      var urls = [], folders = 0;
-      boxes().forEach(function (box) {
-        if (!box.checked) return;
-        if (box.hasAttribute("data-download")) urls.push(box.getAttribute("data-download"));
-        else folders += 1;
-      });
-      if (urls.length < 2 || folders) return;
-      event.preventDefault();
-      urls.forEach(function (url, index) {
-        window.setTimeout(function () {
-          var link = document.createElement("a");
-          link.href = url;
-          link.download = "";
-          link.hidden = true;
-          document.body.appendChild(link);
-          link.click();
-          link.remove();
-        }, index * 400);
-      });
-    });
   }
 })();
