@@ -21,7 +21,7 @@ from sharing.services import file_requests as service
 from sharing.services import upload_checks
 from sharing.services import uploads as upload_service
 from sharing.services.uploads import UploadError
-from sharing.views.uploads import _body, _json_view, _request_origin, answer_xml, parts_xml
+from sharing.views.uploads import answer_xml, json_body, json_view, parts_xml, request_origin
 
 VISITS = "file_request_visits"  # session: request id -> visit id
 UNLOCKED = "file_request_unlocked"  # session: ids of requests whose password was given
@@ -169,23 +169,23 @@ def _visit(request: HttpRequest, visit_id: Any) -> FileRequestVisit:
 # --- The upload endpoints of a visit (the same upload.js talks to them) --------------------
 
 
-@_json_view("POST", login=False)
+@json_view("POST", login=False)
 def upload_prepare(request: HttpRequest, visit_id: str) -> dict:
     visit = _visit(request, visit_id)
-    files = _body(request).get("files")
+    files = json_body(request).get("files")
     if not isinstance(files, list) or not all(isinstance(item, dict) for item in files):
         raise UploadError("Send the files to check as a list.")
     actor = Actor.from_request(request)
     checks = service.file_request_prepare(actor=actor, visit=visit, files=files)
-    origins = upload_checks.trusted_origins(request_origin=_request_origin(request))
+    origins = upload_checks.trusted_origins(request_origin=request_origin(request))
     warnings = upload_checks.cors_ensure(actor=actor, bucket=visit.request.bucket, origins=origins)
     return {"files": checks, "warnings": warnings}
 
 
-@_json_view("POST", login=False)
+@json_view("POST", login=False)
 def upload_create(request: HttpRequest, visit_id: str) -> dict:
     visit = _visit(request, visit_id)
-    data = _body(request)
+    data = json_body(request)
     started = service.file_request_upload_start(
         actor=Actor.from_request(request),
         visit=visit,
@@ -203,10 +203,10 @@ def upload_create(request: HttpRequest, visit_id: str) -> dict:
     }
 
 
-@_json_view("POST", login=False)
+@json_view("POST", login=False)
 def upload_sign(request: HttpRequest, visit_id: str) -> dict:
     visit = _visit(request, visit_id)
-    data = _body(request)
+    data = json_body(request)
     url = upload_service.upload_part_url(
         actor=Actor.from_request(request),
         upload_id=data.get("uploadId"),
@@ -216,11 +216,11 @@ def upload_sign(request: HttpRequest, visit_id: str) -> dict:
     return {"url": url}
 
 
-@_json_view("POST", login=False)
+@json_view("POST", login=False)
 def upload_complete(request: HttpRequest, visit_id: str) -> dict:
     visit = _visit(request, visit_id)
     done = service.file_request_upload_complete(
-        actor=Actor.from_request(request), visit=visit, upload_id=_body(request).get("uploadId")
+        actor=Actor.from_request(request), visit=visit, upload_id=json_body(request).get("uploadId")
     )
     return {
         "key": done.key,
@@ -231,17 +231,17 @@ def upload_complete(request: HttpRequest, visit_id: str) -> dict:
     }
 
 
-@_json_view("POST", login=False)
+@json_view("POST", login=False)
 def upload_abort(request: HttpRequest, visit_id: str) -> dict:
     visit = _visit(request, visit_id)
     service.file_request_upload_abort(
-        actor=Actor.from_request(request), visit=visit, upload_id=_body(request).get("uploadId")
+        actor=Actor.from_request(request), visit=visit, upload_id=json_body(request).get("uploadId")
     )
     return {"aborted": True}
 
 
 @never_cache
-@_json_view("GET", login=False)
+@json_view("GET", login=False)
 def upload_parts(request: HttpRequest, visit_id: str) -> HttpResponse:
     visit = _visit(request, visit_id)
     parts = upload_service.upload_parts_list(
@@ -253,7 +253,7 @@ def upload_parts(request: HttpRequest, visit_id: str) -> HttpResponse:
 # Sent by the browser's S3 client without a CSRF header; it changes nothing (see upload_answer).
 @csrf_exempt
 @never_cache
-@_json_view("POST", login=False)
+@json_view("POST", login=False)
 def upload_answer(request: HttpRequest, visit_id: str, token: str) -> HttpResponse:
     visit = _visit(request, visit_id)
     answer = upload_service.upload_answer(
@@ -263,7 +263,7 @@ def upload_answer(request: HttpRequest, visit_id: str, token: str) -> HttpRespon
 
 
 @csrf_exempt
-@_json_view("PUT", login=False)
+@json_view("PUT", login=False)
 def upload_proxy(request: HttpRequest, visit_id: str, token: str) -> HttpResponse:
     """Stream one part on to S3 (UPLOAD_VIA_PORTAL); its signed token is the request's secret."""
     visit = _visit(request, visit_id)

@@ -102,9 +102,9 @@ def folder_link_create(request: HttpRequest, bucket: str) -> HttpResponse:
         )
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, link_form=form)
-    link_views._warn_if_no_notice(request, form)
+    link_views.warn_if_no_notice(request, form)
     context = {"new": new, "url": new.url, "back": folder_url(bucket, new.link.key)}
-    return link_views._created(request, context)
+    return link_views.created_page(request, context)
 
 
 @require_POST
@@ -124,7 +124,7 @@ def folder_links_email(request: HttpRequest, bucket: str) -> HttpResponse:
     names = ", ".join(new.link.recipient_email for new in created)
     sent = ngettext("Sent %d link, to %s.", "Sent %d links, one to each of: %s.", len(created))
     messages.success(request, sent % (len(created), names))
-    link_views._warn_if_no_notice(request, form)
+    link_views.warn_if_no_notice(request, form)
     return redirect(folder_url(bucket, data["key"]))
 
 
@@ -145,7 +145,7 @@ def _many_page(
     }  # fmt: skip
     response = render(request, "sharing/link_public_many.html", context, status=status)
     origin = s3.download_origin(link.bucket, link.key)
-    return link_views._recipient_response(response, form_target=origin)
+    return link_views.recipient_response(response, form_target=origin)
 
 
 def recipient_page(request: HttpRequest, page: services.LinkPage, token: str) -> HttpResponse:
@@ -168,9 +168,9 @@ def _recipient_call(request: HttpRequest, token: str, call) -> HttpResponse:
     except services.LinkPasswordError as error:
         return _many_page(request, error.page, error=error.message, status=error.status)
     except (services.LinkError, archives.ArchiveError) as error:
-        return link_views._gone(request, error, error.status)
+        return link_views.gone_page(request, error, error.status)
     except s3.S3Error as error:
-        return link_views._gone(request, error, 503 if error.status >= 500 else error.status)
+        return link_views.gone_page(request, error, 503 if error.status >= 500 else error.status)
 
 
 @require_POST
@@ -182,7 +182,7 @@ def link_unlock(request: HttpRequest, token: str) -> HttpResponse:
         )  # fmt: skip
         request.session.cycle_key()  # a new session id once the password is known
         request.session[_unlocked_key(token)] = True
-        return link_views._recipient_response(HttpResponseRedirect(services.link_url(token)))
+        return link_views.recipient_response(HttpResponseRedirect(services.link_url(token)))
 
     return _recipient_call(request, token, unlock)
 
@@ -194,7 +194,7 @@ def link_file(request: HttpRequest, token: str) -> HttpResponse:
             actor=actor, token=token, relative=request.POST.get("name", "")[:1024],
             unlocked=bool(request.session.get(_unlocked_key(token))),
         )  # fmt: skip
-        return link_views._recipient_response(HttpResponseRedirect(url))
+        return link_views.recipient_response(HttpResponseRedirect(url))
 
     return _recipient_call(request, token, download)
 
@@ -206,7 +206,7 @@ def link_all(request: HttpRequest, token: str) -> HttpResponse:
             actor=actor, token=token, path=request.POST.get("path", "")[:1024],
             unlocked=bool(request.session.get(_unlocked_key(token))),
         )  # fmt: skip
-        return link_views._recipient_response(archive_views.plan_response(actor, plan))
+        return link_views.recipient_response(archive_views.plan_response(actor, plan))
 
     return _recipient_call(request, token, download)
 

@@ -115,19 +115,19 @@ def link_create(request: HttpRequest, bucket: str) -> HttpResponse:
         )
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, link_form=form)
-    _warn_if_no_notice(request, form)
+    warn_if_no_notice(request, form)
     context = {"new": new, "url": new.url, "back": object_page_url(bucket, new.link.key)}
-    return _created(request, context)
+    return created_page(request, context)
 
 
-def _warn_if_no_notice(request: HttpRequest, form: LinkCreateForm) -> None:
+def warn_if_no_notice(request: HttpRequest, form: LinkCreateForm) -> None:
     problem = services.notify_problem(request.user)
     if form.cleaned_data["notify_on_download"] and problem:
         profile = format_html('<a href="{}">Add one in your profile</a>.', reverse("profile"))
         messages.warning(request, format_html("{} {}", problem, profile))
 
 
-def _created(request: HttpRequest, context: dict) -> HttpResponse:
+def created_page(request: HttpRequest, context: dict) -> HttpResponse:
     response = render(request, "sharing/link_created.html", context)
     response["Cache-Control"] = "no-store"  # the raw token is on this page, once
     response["Referrer-Policy"] = "no-referrer"
@@ -152,7 +152,7 @@ def links_email(request: HttpRequest, bucket: str) -> HttpResponse:
     count = len(created)
     sent = ngettext("Sent %d link, to %s.", "Sent %d links, one to each of: %s.", count)
     messages.success(request, sent % (count, names))
-    _warn_if_no_notice(request, form)
+    warn_if_no_notice(request, form)
     return redirect(object_page_url(bucket, data["key"]))
 
 
@@ -194,7 +194,7 @@ def object_presign(request: HttpRequest, bucket: str) -> HttpResponse:
     context = {"url": url, "raw": True, "seconds": form.cleaned_data["seconds"]}
     context.update(back=object_page_url(bucket, key), expires_at=form.cleaned_data["expires_at"])
     context["temporary_credentials"] = s3.uses_temporary_credentials()
-    return _created(request, context)
+    return created_page(request, context)
 
 
 @require_GET
@@ -251,7 +251,7 @@ def link_extend(request: HttpRequest, link_id: uuid.UUID) -> HttpResponse:
     return redirect(_next(request))
 
 
-def _recipient_response(response: HttpResponse, *, form_target: str = "") -> HttpResponse:
+def recipient_response(response: HttpResponse, *, form_target: str = "") -> HttpResponse:
     # The token is in this page's URL: it must not leave in a Referer, nor stay in a cache.
     # "same-origin" (not "no-referrer") so that browsers still send a real Origin with the
     # download form, which Django's CSRF check needs; S3 and other sites get no Referer.
@@ -266,9 +266,9 @@ def _recipient_response(response: HttpResponse, *, form_target: str = "") -> Htt
     return response
 
 
-def _gone(request: HttpRequest, error: Exception, status: int) -> HttpResponse:
+def gone_page(request: HttpRequest, error: Exception, status: int) -> HttpResponse:
     context = {"error": error, "status": status}
-    return _recipient_response(render(request, "sharing/link_gone.html", context, status=status))
+    return recipient_response(render(request, "sharing/link_gone.html", context, status=status))
 
 
 def _recipient_page(
@@ -277,7 +277,7 @@ def _recipient_page(
     origin = s3.download_origin(page.link.bucket, page.link.key)
     context = {"page": page, "error": error}
     response = render(request, "sharing/link_public.html", context, status=status)
-    return _recipient_response(response, form_target=origin)
+    return recipient_response(response, form_target=origin)
 
 
 @require_http_methods(["GET", "POST"])
@@ -288,7 +288,7 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
             password = request.POST.get("password", "")[:200]
             url = link_recipients.link_download(actor=actor, token=token, password=password)
             # Not redirect(): that first tries the URL as a view name, which costs a failed reverse().
-            return _recipient_response(HttpResponseRedirect(url))
+            return recipient_response(HttpResponseRedirect(url))
         page = link_recipients.link_open(actor=actor, token=token)
         if page.link.kind != LinkKind.FILE:
             return folder_links.recipient_page(request, page, token)
@@ -296,9 +296,9 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
     except services.LinkPasswordError as error:
         return _recipient_page(request, error.page, error=error.message, status=error.status)
     except services.LinkError as error:
-        return _gone(request, error, error.status)
+        return gone_page(request, error, error.status)
     except s3.S3Error as error:
-        return _gone(request, error, 503 if error.status >= 500 else error.status)
+        return gone_page(request, error, 503 if error.status >= 500 else error.status)
 
 
 urlpatterns = [  # link_public (/s/<token>) comes first of all, in sharing/urls.py

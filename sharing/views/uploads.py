@@ -79,7 +79,7 @@ def _json_error(status: int, message: str, code: str) -> JsonResponse:
     return response
 
 
-def _json_view(
+def json_view(
     *methods: str, login: bool = True
 ) -> Callable[[Callable[..., Any]], Callable[..., HttpResponse]]:
     """Make a JSON endpoint for logged-in callers: every answer is JSON, every failure included
@@ -112,7 +112,7 @@ def _json_view(
     return decorate
 
 
-def _body(request: HttpRequest) -> dict[str, Any]:
+def json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
@@ -122,17 +122,17 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def _request_origin(request: HttpRequest) -> str:
+def request_origin(request: HttpRequest) -> str:
     return request.headers.get("Origin") or f"{request.scheme}://{request.get_host()}"
 
 
-@_json_view("POST")
+@json_view("POST")
 def upload_prepare(request: HttpRequest, bucket: str) -> dict:
-    data = _body(request)
+    data = json_body(request)
     files = data.get("files")
     if not isinstance(files, list) or not all(isinstance(item, dict) for item in files):
         raise UploadError("Send the files to check as a list.")
-    origins = upload_checks.trusted_origins(request_origin=_request_origin(request))
+    origins = upload_checks.trusted_origins(request_origin=request_origin(request))
     prepared = upload_checks.upload_prepare(
         actor=Actor.from_request(request),
         bucket=bucket,
@@ -146,9 +146,9 @@ def upload_prepare(request: HttpRequest, bucket: str) -> dict:
     return {"files": checks, "warnings": prepared.warnings}
 
 
-@_json_view("POST")
+@json_view("POST")
 def upload_create(request: HttpRequest, bucket: str) -> dict:
-    data = _body(request)
+    data = json_body(request)
     started = service.upload_create(
         actor=Actor.from_request(request),
         bucket=bucket,
@@ -168,9 +168,9 @@ def upload_create(request: HttpRequest, bucket: str) -> dict:
     }
 
 
-@_json_view("POST")
+@json_view("POST")
 def upload_sign(request: HttpRequest) -> dict:
-    data = _body(request)
+    data = json_body(request)
     actor = Actor.from_request(request)
     url = service.upload_part_url(
         actor=actor, upload_id=data.get("uploadId"), number=data.get("part")
@@ -178,9 +178,9 @@ def upload_sign(request: HttpRequest) -> dict:
     return {"url": url}
 
 
-@_json_view("POST")
+@json_view("POST")
 def upload_complete(request: HttpRequest) -> dict:
-    data = _body(request)
+    data = json_body(request)
     done = service.upload_complete(
         actor=Actor.from_request(request),
         upload_id=data.get("uploadId"),
@@ -195,16 +195,16 @@ def upload_complete(request: HttpRequest) -> dict:
     }
 
 
-@_json_view("POST")
+@json_view("POST")
 def upload_abort(request: HttpRequest) -> dict:
     service.upload_abort(
-        actor=Actor.from_request(request), upload_id=_body(request).get("uploadId")
+        actor=Actor.from_request(request), upload_id=json_body(request).get("uploadId")
     )
     return {"aborted": True}
 
 
 @never_cache
-@_json_view("GET")
+@json_view("GET")
 def upload_parts(request: HttpRequest) -> HttpResponse:
     """Answer S3's ListParts XML, which Uppy's S3 client reads to resume an upload."""
     actor = Actor.from_request(request)
@@ -234,7 +234,7 @@ def _xml(body: str) -> HttpResponse:
 # that a forged cross-site request cannot know.
 @csrf_exempt
 @never_cache
-@_json_view("POST")
+@json_view("POST")
 def upload_answer(request: HttpRequest, token: str) -> HttpResponse:
     """Answer in S3's XML what the portal already did: the new upload's id, or its completion."""
     answer = service.upload_answer(actor=Actor.from_request(request), token=token)
@@ -258,7 +258,7 @@ def answer_xml(request: HttpRequest, answer: dict[str, str]) -> HttpResponse:
 
 
 @csrf_exempt
-@_json_view("PUT")
+@json_view("PUT")
 def upload_proxy(request: HttpRequest, token: str) -> HttpResponse:
     """Stream one part of the body on to S3 (UPLOAD_VIA_PORTAL), never holding it whole."""
     try:

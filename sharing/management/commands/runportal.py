@@ -31,6 +31,11 @@ GUNICORN_STOP_TIMEOUT = GUNICORN_GRACEFUL_TIMEOUT + 5
 SEAL_EVERY_SECONDS = 2
 REMIND_EVERY_SECONDS = 300  # link reminders are due a day ahead: minutes late is on time
 REPORT_EVERY_SECONDS = 60  # file request visits are reported after minutes of quiet
+PERIODIC_COMMANDS = (
+    ("audit_seal", SEAL_EVERY_SECONDS),
+    ("links_remind", REMIND_EVERY_SECONDS),
+    ("file_requests_report", REPORT_EVERY_SECONDS),
+)
 
 
 def gunicorn_command(*, port: int, workers: int) -> list[str]:
@@ -101,7 +106,8 @@ class Command(BaseCommand):
             if settings.S3_EMBEDDED
             else None
         )
-        web = sealer = reminder = reporter = None
+        web = None
+        periodic: list[subprocess.Popen] = []
         try:
             if storage:
                 self.stdout.write(f"Starting the embedded S3 server on {storage.endpoint_url} …")
@@ -112,33 +118,19 @@ class Command(BaseCommand):
             # the first one's record alone), and before the children that read it start.
             _runtime_record()
             self._say_how_to_log_in()
-            sealer = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-                [
-                    sys.executable,
-                    str(settings.BASE_DIR / "manage.py"),
-                    "audit_seal",
-                    "--every",
-                    str(SEAL_EVERY_SECONDS),
-                ]
-            )
-            reminder = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-                [
-                    sys.executable,
-                    str(settings.BASE_DIR / "manage.py"),
-                    "links_remind",
-                    "--every",
-                    str(REMIND_EVERY_SECONDS),
-                ]
-            )
-            reporter = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-                [
-                    sys.executable,
-                    str(settings.BASE_DIR / "manage.py"),
-                    "file_requests_report",
-                    "--every",
-                    str(REPORT_EVERY_SECONDS),
-                ]
-            )
+            # The periodic commands beside the web server: the sealer, reminders, reports.
+            periodic = [
+                subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                    [
+                        sys.executable,
+                        str(settings.BASE_DIR / "manage.py"),
+                        name,
+                        "--every",
+                        str(every),
+                    ]
+                )
+                for name, every in PERIODIC_COMMANDS
+            ]
             web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
                 gunicorn_command(port=settings.PORT, workers=workers),
                 # Out of the terminal's process group: Ctrl-C reaches this command alone, which
@@ -153,7 +145,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping …")
         finally:
-            for process in (web, sealer, reminder, reporter):
+            for process in (web, *periodic):
                 if process and process.poll() is None:
                     process.terminate()
                     try:
