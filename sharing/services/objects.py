@@ -156,8 +156,10 @@ def folder_transfer_plan(
 ) -> list[tuple[str, str]]:
     """Check a folder copy or move and return its (source key, destination key) pairs."""
     action = "folder.move" if move else "folder.copy"
-    _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
-    dst_prefix = clean_key(dst_prefix, folder=True) if dst_prefix else ""
+    dst_prefix = _destination(
+        actor=actor, bucket=bucket, dst_bucket=dst_bucket, dst_prefix=dst_prefix, move=move,
+        action=action,
+    )  # fmt: skip
     if bucket == dst_bucket and dst_prefix.startswith(prefix):
         raise ValidationError("A folder cannot be copied or moved into itself.")
     with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):
@@ -181,8 +183,10 @@ def selection_transfer_plan(
 ) -> list[tuple[str, str]]:
     """Check a copy or move of files and folders selected in one folder into another folder."""
     action = "object.move" if move else "object.copy"
-    _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
-    dst_prefix = clean_key(dst_prefix, folder=True) if dst_prefix else ""
+    dst_prefix = _destination(
+        actor=actor, bucket=bucket, dst_bucket=dst_bucket, dst_prefix=dst_prefix, move=move,
+        action=action,
+    )  # fmt: skip
     check_selection(prefix=prefix, keys=keys)
     if bucket == dst_bucket and dst_prefix == prefix:
         raise ValidationError("That is the folder they are in; choose another folder or bucket.")
@@ -195,6 +199,14 @@ def selection_transfer_plan(
         actor=actor, sources=sources, cut=len(prefix), dst_bucket=dst_bucket,
         dst_prefix=dst_prefix, overwrite=overwrite,
     )  # fmt: skip
+
+
+def _destination(
+    *, actor: Actor, bucket: str, dst_bucket: str, dst_prefix: str, move: bool, action: str
+) -> str:
+    """Check a copy or move between the buckets; return the destination folder, normalised."""
+    _check_transfer(actor=actor, bucket=bucket, dst_bucket=dst_bucket, move=move, action=action)
+    return clean_key(dst_prefix, folder=True) if dst_prefix else ""
 
 
 def check_selection(*, prefix: str, keys: list[str]) -> None:
