@@ -207,7 +207,9 @@ def _own(
 
 def _part_url(upload: PendingUpload, number: int, *, replace: bool = False) -> str:
     length = upload.size if number == SINGLE_PART else s3.part_length(upload.size, number)
-    if via_portal():
+    # An outsider's one-request file goes through the portal, whose PUT sends If-None-Match:
+    # Uppy's S3 client sends no header of ours, and a file request never overwrites.
+    if via_portal() or (upload.visit_id and number == SINGLE_PART):
         grant = {"u": upload.user_id, "p": str(upload.pk), "n": number, "l": length, "r": replace}
         token = signing.dumps(grant, salt=PART_SALT)
         if upload.visit_id:
