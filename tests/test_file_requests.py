@@ -285,7 +285,13 @@ def test_revoke_stops_part_signing_mid_upload(raw, alice, bucket):
     assert answer.status_code == 200 and started["uploadId"].encode() in answer.content
     status, signed = call(browser, visit, "sign", {"uploadId": started["uploadId"], "part": 1})
     assert status == 200 and signed["url"].startswith("https://")
+    pending = PendingUpload.objects.get()
+    raw.upload_part(
+        Bucket=BUCKET, Key=pending.key, UploadId=pending.upload_id, PartNumber=1, Body=b"x" * MIB
+    )
     service.file_request_revoke(actor=Actor(user=alice), request=new.request)
+    # The part already stored is removed at once; the outsider's next steps are told why.
+    assert not raw.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
     status, body = call(browser, visit, "sign", {"uploadId": started["uploadId"], "part": 2})
     assert status == 410 and "withdrawn" in body["error"]
     status, body = call(browser, visit, "complete", {"uploadId": started["uploadId"]})

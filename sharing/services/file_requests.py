@@ -196,7 +196,26 @@ def file_request_revoke(*, actor: Actor, request: FileRequest) -> bool:
         key=request.prefix,
         message=f"Request {request.pk}{' revoked' if changed else ' was already revoked'}.",
     )
+    if changed:
+        _abort_in_flight(actor=actor, request=request)
     return bool(changed)
+
+
+def _abort_in_flight(*, actor: Actor, request: FileRequest) -> None:
+    # The parts already stored go now. The records stay, so that the outsider's next step is
+    # told the request was withdrawn; uploads_cleanup forgets them later.
+    in_flight = PendingUpload.objects.filter(visit__request=request)
+    for upload in in_flight:
+        if uploads.is_single(upload):
+            continue
+        try:
+            with audit.s3_call(
+                actor=actor, action="upload.abort", bucket=upload.bucket, key=upload.key
+            ) as call:
+                uploads.abort_parts(upload)
+                call.message = f"Request {request.pk} withdrawn: its parts were removed."
+        except (s3.S3Error, UploadError):
+            logger.warning("parts of a withdrawn request's upload remain for uploads_cleanup")
 
 
 # --- The outsider -------------------------------------------------------------------------
