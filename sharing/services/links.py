@@ -26,10 +26,10 @@ MAX_LINK_SECONDS = s3.MAX_PRESIGN_SECONDS  # SigV4's limit (7 days), kept for li
 MAX_DOWNLOAD_LIMIT = 100_000
 MAX_PASSWORD_CHARS = 200
 GONE_MESSAGES = {
-    "revoked": "The person who shared this file has withdrawn the link.",
+    "revoked": "The person who shared it has withdrawn the link.",
     "expired": "This link has expired.",
     "used up": "This link has been used as many times as it allows.",
-    "disabled": "This link no longer works: the account that shared it can no longer share this file.",
+    "disabled": "This link no longer works: the account that made it may no longer share from this bucket.",
     "file deleted": "The shared file no longer exists.",
 }
 # Keys per UPDATE: SQLite allows a few thousand parameters in one statement.
