@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 
 from sharing import services
 from sharing.audit import Actor
-from sharing.models import BucketGrant, BucketSettings, Role
-from sharing.services import links
+from sharing.models import BucketGrant, BucketSettings, LinkKind, Role
+from sharing.services import file_requests, links
 from tests.browser.test_buckets_browser import log_in
 from tests.conftest import server_client
 
@@ -111,6 +111,7 @@ def test_admin_pages(new_context, live_server, files, admin_user):
     context = new_context()
     log_in(context.new_page(), live_server, "root")
     paths = ["/admin/", "/admin/sharing/auditevent/", "/admin/sharing/sharelink/"]
+    paths += ["/admin/sharing/filerequest/"]
     found = violations_on(context, live_server, paths)
     assert not found, "\n".join(found)
 
@@ -148,3 +149,31 @@ def test_object_page_opens_the_sharing_tools_at_share(page, live_server, files):
     page.get_by_test_id("email-open").click()  # one tool open at a time
     expect(page.get_by_test_id("send-links")).to_be_visible()
     expect(page.get_by_test_id("create-link")).to_be_hidden()
+
+
+def test_folder_link_and_file_request_pages(new_context, live_server, files, alice):
+    actor = Actor(user=alice, name="alice")
+    in_a_week = timezone.now() + datetime.timedelta(days=6)
+    folder_link = links.link_create(
+        actor=actor, bucket=BUCKET, key="projects/", kind=LinkKind.FOLDER, expires_at=in_a_week
+    )
+    request = file_requests.file_request_create(
+        actor=actor,
+        bucket=BUCKET,
+        prefix="inbox/",
+        title="Your invoices",
+        message="Please send the March invoices.",
+        expires_at=in_a_week,
+        max_bytes=10 * 1024**2,
+        max_files=3,
+    )
+    outsider = new_context()
+    recipient_pages = [f"/s/{folder_link.token}", f"/s/{folder_link.token}?path=2026/"]
+    found = violations_on(outsider, live_server, [*recipient_pages, f"/r/{request.token}"])
+    member = new_context()
+    log_in(member.new_page(), live_server, "alice")
+    folder = urlencode({"prefix": "projects/2026/"})
+    paths = [f"/b/{BUCKET}/share-many/?{folder}", f"/b/{BUCKET}/request-files/?{folder}"]
+    paths += [f"/links/{folder_link.link.pk}/"]
+    found += violations_on(member, live_server, paths)
+    assert not found, "\n".join(found)
