@@ -6,12 +6,10 @@ link_emails.links_email); what a recipient may reach is link_scopes' rule, asked
 
 from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from sharing import audit, permissions, s3, selectors
@@ -102,9 +100,7 @@ def folder_link_create(request: HttpRequest, bucket: str) -> HttpResponse:
         )
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, link_form=form)
-    link_views.warn_if_no_notice(request, form)
-    context = {"new": new, "url": new.url, "back": folder_url(bucket, new.link.key)}
-    return link_views.created_page(request, context)
+    return link_views.link_made(request, form, new, back=folder_url(bucket, new.link.key))
 
 
 @require_POST
@@ -121,11 +117,7 @@ def folder_links_email(request: HttpRequest, bucket: str) -> HttpResponse:
         )  # fmt: skip
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, email_form=form)
-    names = ", ".join(new.link.recipient_email for new in created)
-    sent = ngettext("Sent %d link, to %s.", "Sent %d links, one to each of: %s.", len(created))
-    messages.success(request, sent % (len(created), names))
-    link_views.warn_if_no_notice(request, form)
-    return redirect(folder_url(bucket, data["key"]))
+    return link_views.links_sent(request, form, created, back=folder_url(bucket, data["key"]))
 
 
 # The recipient's side: /s/<token> (link_views.link_public) hands folder and selection links here.

@@ -115,9 +115,7 @@ def link_create(request: HttpRequest, bucket: str) -> HttpResponse:
         )
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, link_form=form)
-    warn_if_no_notice(request, form)
-    context = {"new": new, "url": new.url, "back": object_page_url(bucket, new.link.key)}
-    return created_page(request, context)
+    return link_made(request, form, new, back=object_page_url(bucket, new.link.key))
 
 
 def warn_if_no_notice(request: HttpRequest, form: LinkCreateForm) -> None:
@@ -125,6 +123,22 @@ def warn_if_no_notice(request: HttpRequest, form: LinkCreateForm) -> None:
     if form.cleaned_data["notify_on_download"] and problem:
         profile = format_html('<a href="{}">Add one in your profile</a>.', reverse("profile"))
         messages.warning(request, format_html("{} {}", problem, profile))
+
+
+def link_made(request: HttpRequest, form, new: services.NewLink, *, back: str) -> HttpResponse:
+    """Answer a link just made: its page, shown once, with the way back to `back`."""
+    warn_if_no_notice(request, form)
+    return created_page(request, {"new": new, "url": new.url, "back": back})
+
+
+def links_sent(request: HttpRequest, form, created: list, *, back: str) -> HttpResponse:
+    """Answer links just emailed, one to each recipient: say to whom, and go back to `back`."""
+    names = ", ".join(new.link.recipient_email for new in created)
+    count = len(created)
+    sent = ngettext("Sent %d link, to %s.", "Sent %d links, one to each of: %s.", count)
+    messages.success(request, sent % (count, names))
+    warn_if_no_notice(request, form)
+    return redirect(back)
 
 
 def created_page(request: HttpRequest, context: dict) -> HttpResponse:
@@ -148,12 +162,7 @@ def links_email(request: HttpRequest, bucket: str) -> HttpResponse:
         )  # fmt: skip
     except (services.LinkError, s3.S3Error) as error:
         return _refused(request, bucket, error, email_form=form)
-    names = ", ".join(new.link.recipient_email for new in created)
-    count = len(created)
-    sent = ngettext("Sent %d link, to %s.", "Sent %d links, one to each of: %s.", count)
-    messages.success(request, sent % (count, names))
-    warn_if_no_notice(request, form)
-    return redirect(object_page_url(bucket, data["key"]))
+    return links_sent(request, form, created, back=object_page_url(bucket, data["key"]))
 
 
 @require_POST
