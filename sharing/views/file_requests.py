@@ -21,7 +21,14 @@ from sharing.services import file_requests as service
 from sharing.services import upload_checks
 from sharing.services import uploads as upload_service
 from sharing.services.uploads import UploadError
-from sharing.views.uploads import answer_xml, json_body, json_view, parts_xml, request_origin
+from sharing.views.uploads import (
+    answer_xml,
+    json_body,
+    json_view,
+    parts_xml,
+    request_origin,
+    started_answer,
+)
 
 VISITS = "file_request_visits"  # session: request id -> visit id
 UNLOCKED = "file_request_unlocked"  # session: ids of requests whose password was given
@@ -194,13 +201,7 @@ def upload_create(request: HttpRequest, visit_id: str) -> dict:
         content_type=str(data.get("type") or ""),
         multipart=data.get("multipart") is True,
     )
-    upload = started.upload
-    return {
-        "uploadId": upload.upload_id,
-        "key": upload.key,
-        "url": started.url,
-        "answerUrl": started.answer_url,
-    }
+    return started_answer(started)
 
 
 @json_view("POST", login=False)

@@ -159,6 +159,11 @@ def upload_create(request: HttpRequest, bucket: str) -> dict:
         overwrite=data.get("overwrite") is True,
         multipart=data.get("multipart") is True,
     )
+    return started_answer(started)
+
+
+def started_answer(started: service.Started) -> dict:
+    """Return what the upload panel needs of an upload just started."""
     upload = started.upload
     return {
         "uploadId": upload.upload_id,
