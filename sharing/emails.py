@@ -42,11 +42,22 @@ def _reply_to(sender_email: str) -> list[str]:
     return [sender_email] if sender_email and address_problem(sender_email) is None else []
 
 
-def _render(name: str, context: dict) -> tuple[str, str, str]:
+def _email(
+    name: str, context: dict, *, to: str, reply_to: list[str] | None = None
+) -> EmailMultiAlternatives:
+    """Return the email made of templates sharing/emails/<name>-{subject,body.txt,body.html}."""
     subject = render_to_string(f"sharing/emails/{name}-subject.txt", context)
-    text = render_to_string(f"sharing/emails/{name}-body.txt", context)
-    html = render_to_string(f"sharing/emails/{name}-body.html", context)
-    return header_text(subject)[:SUBJECT_MAX], text, html
+    email = EmailMultiAlternatives(
+        subject=header_text(subject)[:SUBJECT_MAX],
+        body=render_to_string(f"sharing/emails/{name}-body.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        reply_to=reply_to or [],
+    )
+    email.attach_alternative(
+        render_to_string(f"sharing/emails/{name}-body.html", context), "text/html"
+    )
+    return email
 
 
 def share_email(
@@ -73,16 +84,7 @@ def share_email(
         "site_url": settings.SITE_URL,
         "has_password": bool(link.password_hash),
     }
-    subject, text, html = _render("share", context)
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[link.recipient_email],
-        reply_to=_reply_to(sender_email),
-    )
-    email.attach_alternative(html, "text/html")
-    return email
+    return _email("share", context, to=link.recipient_email, reply_to=_reply_to(sender_email))
 
 
 def notify_email(*, link: ShareLink, client_ip: str, user_agent: str) -> EmailMultiAlternatives:
@@ -96,15 +98,7 @@ def notify_email(*, link: ShareLink, client_ip: str, user_agent: str) -> EmailMu
         "links_url": settings.SITE_URL + reverse("link_list"),
         "site_url": settings.SITE_URL,
     }
-    subject, text, html = _render("notify", context)
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[link.creator.email],
-    )
-    email.attach_alternative(html, "text/html")
-    return email
+    return _email("notify", context, to=link.creator.email)
 
 
 def remind_email(*, creator, rows: list[dict]) -> EmailMultiAlternatives:
@@ -115,12 +109,7 @@ def remind_email(*, creator, rows: list[dict]) -> EmailMultiAlternatives:
         "links_url": settings.SITE_URL + reverse("link_list"),
         "site_url": settings.SITE_URL,
     }
-    subject, text, html = _render("remind", context)
-    email = EmailMultiAlternatives(
-        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[creator.email]
-    )
-    email.attach_alternative(html, "text/html")
-    return email
+    return _email("remind", context, to=creator.email)
 
 
 def file_request_email(
@@ -138,12 +127,4 @@ def file_request_email(
         "folder_url": folder_url,
         "site_url": settings.SITE_URL,
     }
-    subject, text, html = _render("file_request", context)
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[request.creator.email],
-    )
-    email.attach_alternative(html, "text/html")
-    return email
+    return _email("file_request", context, to=request.creator.email)
