@@ -32,10 +32,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
+import _support as bench
 import urllib3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -267,14 +266,7 @@ def main() -> None:
     try:
         print(f"Starting the embedded S3 server and two portals in {tmp} …", flush=True)
         server.start()
-        raw = boto3.client(
-            "s3",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id=server.credentials.access_key,
-            aws_secret_access_key=server.credentials.secret_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
+        raw = bench.raw_client(server)
         raw.create_bucket(Bucket=BUCKET)
         (tmp / "var").mkdir()
         direct = Portal(tmp / "var", server, via_portal=False)

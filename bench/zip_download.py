@@ -24,8 +24,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
+import _support as bench
 from upload_1gib import PASSWORD, USER, Portal
 
 from sharing.embedded import EmbeddedS3, free_s3_port
@@ -116,14 +115,7 @@ def main() -> None:
     try:
         print(f"Starting the embedded S3 server and a portal in {tmp} …", flush=True)
         server.start()
-        raw = boto3.client(
-            "s3",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id=server.credentials.access_key,
-            aws_secret_access_key=server.credentials.secret_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
+        raw = bench.raw_client(server)
         raw.create_bucket(Bucket=BUCKET)
         (tmp / "var").mkdir()
         portal = Portal(tmp / "var", server, via_portal=False)
