@@ -7,10 +7,12 @@ that boto3 lives only in sharing/s3 is about the application, and a benchmark's 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -196,3 +198,32 @@ def verdict(ratio: float, target: float, *, higher_is_better: bool = False) -> s
     met = ratio >= target if higher_is_better else ratio <= target
     sign = "≥" if higher_is_better else "≤"
     return f"{'PASS' if met else 'FAIL'} (target {sign} {target:g}×)"
+
+
+def stop_process(process: subprocess.Popen | None, *, timeout: float = 15) -> None:
+    """Stop a server started for a measurement: SIGTERM, then SIGKILL after `timeout` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_ready(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until the portal on `port` answers its login page; exit if it stopped or never did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode} while starting")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/login/")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer within {timeout:g} s")

@@ -28,7 +28,6 @@ import contextlib
 import http.client
 import os
 import re
-import signal
 import socket
 import statistics
 import subprocess
@@ -45,7 +44,6 @@ import _support as bench
 TARGET = 0.5
 KEY = "reports/2026/summary.pdf"
 BUCKET = "bench-links"
-STOP_TIMEOUT = 15
 BARE_TARGET = "http://127.0.0.1:9/"
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
 POSTGRES_DATABASE = "bench_link_resolution"
@@ -101,32 +99,6 @@ def start_gunicorn(port: int, workers: int, threads: int, log_path: str) -> subp
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-
-
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_ready(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}; see its log")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/login/")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer within 30 s")
 
 
 def csrf_pair(port: int, path: str) -> tuple[str, str]:
@@ -235,7 +207,7 @@ def measure(args, server, link_paths: list[str]) -> None:
     web = start_gunicorn(port, args.workers, args.threads, log_path)
     sealer = start_sealer(log_path)
     try:
-        wait_ready(port, web)
+        bench.wait_ready(port, web)
         cookie, token = csrf_pair(port, link_paths[0])
         body = urlencode({"csrfmiddlewaretoken": token})
         headers = {
@@ -275,8 +247,8 @@ def measure(args, server, link_paths: list[str]) -> None:
                 )
             rounds.append((done["bare"], done["link"]))
     finally:
-        stop_gunicorn(web)
-        stop_gunicorn(sealer)
+        bench.stop_process(web)
+        bench.stop_process(sealer)
     counted = sum(ShareLink.objects.values_list("downloads", flat=True)) - downloads_before
     rows = (
         AuditEvent.objects.filter(action="link.download", phase="event", outcome="success").count()

@@ -53,6 +53,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _support as bench  # noqa: E402
+
 from load import checks, figures  # noqa: E402
 from load import seed as seeding  # noqa: E402
 from sharing.embedded import EmbeddedS3, EmbeddedS3Error, free_s3_port  # noqa: E402
@@ -128,35 +132,6 @@ def start(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.P
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def wait_ready(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    import http.client
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode} while starting")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/login/")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer within {timeout:g} s")
 
 
 def run_locust(args, *, work: Path, env: dict[str, str], url: str) -> int:
@@ -278,8 +253,8 @@ def serving(args, work: Path, env: dict[str, str], port: int) -> Iterator[subpro
         )  # fmt: skip
         yield web
     finally:
-        stop(web)
-        stop(sealer)
+        bench.stop_process(web, timeout=STOP_TIMEOUT)
+        bench.stop_process(sealer, timeout=STOP_TIMEOUT)
 
 
 def seed_portal(args, work: Path, storage: EmbeddedS3, env: dict[str, str]) -> None:
@@ -312,7 +287,7 @@ class Measured:
 
 def run_load(args, work: Path, env: dict[str, str], port: int, web: subprocess.Popen) -> Measured:
     """Run locust against the ready portal; stop the portal and let the sealer finish."""
-    wait_ready(port, web)
+    bench.wait_ready(port, web)
     rss_start, load_start = figures.portal_rss(web.pid), figures.load_average()
     cpu_start = figures.portal_cpu(web.pid)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -328,7 +303,7 @@ def run_load(args, work: Path, env: dict[str, str], port: int, web: subprocess.P
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust is the one child that ended
     locust_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     say(f"locust done (exit code {locust_code})")
-    stop(web)
+    bench.stop_process(web, timeout=STOP_TIMEOUT)
     unsealed = checks.wait_sealed()  # the rows of the last requests
     say("gunicorn stopped" + ("" if unsealed else "; the sealer has sealed every audit row"))
     return Measured(
