@@ -364,7 +364,7 @@ def test_size_limit_is_enforced_before_anything_is_stored(client, alice, raw, bu
     assert code == status, body
     assert len(unfinished(raw)) == (1 if status == 200 else 0)
     if status != 200:
-        assert AuditEvent.objects.get(action="upload.start").outcome == "failure"
+        assert AuditEvent.objects.get(action="upload.start").outcome == "refused"
 
 
 @pytest.mark.parametrize(("name", "why"), BAD_NAMES)

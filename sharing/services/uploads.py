@@ -83,8 +83,9 @@ def size_problem(size: Any) -> tuple[str, int]:
 
 
 def _refuse(*, actor: Actor, action: str, bucket: str, key: str, message: str, status: int) -> None:
+    # Refused input, as prepare records it: nothing was asked of S3.
     audit.record(
-        actor=actor, action=action, outcome=Outcome.FAILURE, bucket=bucket, key=key, message=message
+        actor=actor, action=action, outcome=Outcome.REFUSED, bucket=bucket, key=key, message=message
     )
     raise UploadError(message, status=status)
 
