@@ -548,7 +548,7 @@ def test_unticked_bucket_refuses_public_uploads(client, alice, closed_bucket):
     )
     assert response.status_code == 403
     assert "not allowed in this bucket" in response.json()["error"]
-    assert audit_rows(action="upload.start") == [("upload.start", "event", "failure")]
+    assert audit_rows(action="upload.start") == [("upload.start", "event", "refused")]
 
 
 def test_ticked_bucket_makes_files_public_and_says_allowed(client, alice, open_bucket):
