@@ -16,7 +16,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -36,7 +35,7 @@ from sharing.models import (
     RequestStatus,
     Role,
 )
-from sharing.services import uploads
+from sharing.services import password_attempts, uploads
 from sharing.services.errors import ServiceError
 from sharing.services.file_request_status import GONE_STATUS, REFUSALS, request_refusal
 from sharing.services.links import (
@@ -256,29 +255,19 @@ def file_request_find(*, actor: Actor, token: str) -> FileRequest:
     return request
 
 
-def _throttle_keys(request: FileRequest, actor: Actor) -> tuple[str, str]:
-    return (
-        f"request-password:request:{request.pk}",
-        f"request-password:address:{actor.ip or 'unknown'}",
-    )
-
-
 def file_request_unlock(*, actor: Actor, request: FileRequest, password: str) -> None:
     """Raise unless the password is right (wrong ones are counted, throttled and audited)."""
-    keys = _throttle_keys(request, actor)
-    if any((cache.get(name) or 0) >= settings.LINK_PASSWORD_ATTEMPTS for name in keys):
+    keys = password_attempts.attempt_keys(
+        scope="request", target=f"request:{request.pk}", actor=actor
+    )
+    if password_attempts.attempts_exhausted(keys):
         _event(actor, request, "file_request.password", Outcome.DENIED, "too many attempts.")
         raise FileRequestPasswordError(
             "Too many wrong passwords. Wait a few minutes and try again.", status=429
         )
     if password and check_password(password, request.password_hash):
         return
-    for name in keys:
-        cache.add(name, 0, timeout=settings.LINK_PASSWORD_WINDOW)
-        try:
-            cache.incr(name)
-        except ValueError:  # expired between add and incr
-            cache.set(name, 1, timeout=settings.LINK_PASSWORD_WINDOW)
+    password_attempts.attempt_failed(keys)
     _event(actor, request, "file_request.password", Outcome.FAILURE, "wrong password.")
     raise FileRequestPasswordError("Wrong password.", status=403)
 

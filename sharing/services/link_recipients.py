@@ -8,16 +8,15 @@ update of a usable link, in one transaction with its audit row, and gets a 60-se
 import functools
 from dataclasses import replace
 
-from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
 from sharing import audit, emails, s3
 from sharing.audit import Actor
 from sharing.models import LinkKind, LinkStatus, Outcome, ShareLink
-from sharing.services import link_scopes, link_tracking
+from sharing.services import link_scopes, link_tracking, password_attempts
 from sharing.services.links import (
     LinkError,
     LinkGoneError,
@@ -128,16 +127,11 @@ def _count_open(*, actor: Actor, link: ShareLink) -> None:
         record_link_event(actor, link, "link.open", Outcome.SUCCESS, ": page opened.")
 
 
-def _throttle_keys(link: ShareLink, actor: Actor) -> tuple[str, str]:
-    return f"link-password:link:{link.pk}", f"link-password:address:{actor.ip or 'unknown'}"
-
-
 def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
     # The page shown again with the error: no name or size before the password is right.
     page = LinkPage(link=link, size=0, sender=sender_name(link.creator), needs_password=True)
-    keys = _throttle_keys(link, actor)
-    limit = settings.LINK_PASSWORD_ATTEMPTS
-    if any((cache.get(name) or 0) >= limit for name in keys):
+    keys = password_attempts.attempt_keys(scope="link", target=f"link:{link.pk}", actor=actor)
+    if password_attempts.attempts_exhausted(keys):
         record_link_event(
             actor, link, "link.password", Outcome.DENIED, ": too many wrong passwords."
         )
@@ -148,12 +142,7 @@ def _check_password(*, actor: Actor, link: ShareLink, password: str) -> None:
         raise LinkPasswordError("This link needs a password.", status=403, page=page)
     if check_password(password, link.password_hash):
         return
-    for name in keys:
-        cache.add(name, 0, timeout=settings.LINK_PASSWORD_WINDOW)
-        try:
-            cache.incr(name)
-        except ValueError:  # expired between add and incr
-            cache.set(name, 1, timeout=settings.LINK_PASSWORD_WINDOW)
+    password_attempts.attempt_failed(keys)
     record_link_event(actor, link, "link.password", Outcome.FAILURE, ": wrong password.")
     raise LinkPasswordError("Wrong password.", status=403, page=page)
 
