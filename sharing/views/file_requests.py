@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -26,6 +26,7 @@ from sharing.views.uploads import (
     json_body,
     json_view,
     parts_xml,
+    proxied_part,
     request_origin,
     started_answer,
 )
@@ -267,17 +268,7 @@ def upload_answer(request: HttpRequest, visit_id: str, token: str) -> HttpRespon
 @json_view("PUT", login=False)
 def upload_proxy(request: HttpRequest, visit_id: str, token: str) -> HttpResponse:
     """Stream one part on to S3 (UPLOAD_VIA_PORTAL); its signed token is the request's secret."""
-    visit = _visit(request, visit_id)
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or "")
-    except ValueError:
-        raise UploadError("A part must be sent with its Content-Length.", status=411) from None
-    etag = upload_service.upload_part_proxy(
-        actor=Actor.from_request(request), token=token, length=length, stream=request, visit=visit
-    )
-    response = JsonResponse({"etag": etag})
-    response.headers["ETag"] = f'"{etag}"'
-    return response
+    return proxied_part(request, token, _visit(request, visit_id))
 
 
 urlpatterns = [

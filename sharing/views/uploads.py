@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sharing import permissions, s3
 from sharing.audit import Actor
+from sharing.models import FileRequestVisit
 from sharing.services import upload_checks
 from sharing.services import uploads as service
 from sharing.services.errors import DATABASE_UNAVAILABLE
@@ -266,12 +267,19 @@ def answer_xml(request: HttpRequest, answer: dict[str, str]) -> HttpResponse:
 @json_view("PUT")
 def upload_proxy(request: HttpRequest, token: str) -> HttpResponse:
     """Stream one part of the body on to S3 (UPLOAD_VIA_PORTAL), never holding it whole."""
+    return proxied_part(request, token)
+
+
+def proxied_part(
+    request: HttpRequest, token: str, visit: FileRequestVisit | None = None
+) -> HttpResponse:
+    """Send the request's body on as the part its signed token names; answer its ETag."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or "")
     except ValueError:
         raise UploadError("A part must be sent with its Content-Length.", status=411) from None
     etag = service.upload_part_proxy(
-        actor=Actor.from_request(request), token=token, length=length, stream=request
+        actor=Actor.from_request(request), token=token, length=length, stream=request, visit=visit
     )
     response = JsonResponse({"etag": etag})
     response.headers["ETag"] = f'"{etag}"'
