@@ -238,14 +238,19 @@ class ExpiryForm(forms.Form):
         return data
 
 
-class LinkCreateForm(KeyForm, ExpiryForm):
-    password = forms.CharField(
+def optional_password() -> forms.CharField:
+    """Return the optional password field of a link or a file request (kept as typed)."""
+    return forms.CharField(
         label="Password (optional)",
         required=False,
         strip=False,
         max_length=200,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
+
+
+class LinkCreateForm(KeyForm, ExpiryForm):
+    password = optional_password()
     max_downloads = forms.IntegerField(
         label="Download limit (optional)", required=False, min_value=1, max_value=100_000
     )
@@ -399,13 +404,7 @@ class FileRequestForm(ExpiryForm):
         label="Total size cap (MiB)", initial=1024, min_value=1, max_value=5 * 1024 * 1024
     )
     max_files = forms.IntegerField(label="File cap", initial=20, min_value=1, max_value=10_000)
-    password = forms.CharField(
-        label="Password (optional)",
-        required=False,
-        strip=False,
-        max_length=200,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    password = optional_password()
 
     def request_options(self) -> dict:
         data = self.cleaned_data
