@@ -282,6 +282,17 @@ def visit_start(*, actor: Actor, request: FileRequest) -> FileRequestVisit:
     return visit
 
 
+def visit_continue(*, actor: Actor, request: FileRequest, visit_id: Any) -> FileRequestVisit:
+    """Return this browser's visit of the request (`visit_id`, from its session), or start one."""
+    visit = (
+        FileRequestVisit.objects.filter(pk=visit_id, request=request).first() if visit_id else None
+    )
+    if visit is None:
+        visit = visit_start(actor=actor, request=request)
+    visit.request = request
+    return visit
+
+
 def visit_of(*, visit_id: Any, allowed: list[str]) -> FileRequestVisit:
     """Return a visit this browser's session started (`allowed`), else 404."""
     if str(visit_id) not in allowed:

@@ -79,11 +79,12 @@ def _outsider(response: HttpResponse) -> HttpResponse:
 
 def _visit_for(request: HttpRequest, file_request: Any) -> FileRequestVisit:
     visits = request.session.get(VISITS, {})
-    visit = FileRequestVisit.objects.filter(pk=visits.get(str(file_request.pk))).first()
-    if visit is None:
-        visit = service.visit_start(actor=Actor.from_request(request), request=file_request)
-        request.session[VISITS] = {**visits, str(file_request.pk): str(visit.pk)}
-    visit.request = file_request
+    visit = service.visit_continue(
+        actor=Actor.from_request(request),
+        request=file_request,
+        visit_id=visits.get(str(file_request.pk)),
+    )
+    request.session[VISITS] = {**visits, str(file_request.pk): str(visit.pk)}
     return visit
 
 
