@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "sharing",
 ]
 
@@ -177,6 +179,15 @@ else:
     }
 # Hints that one process may keep to itself (a file just seen in storage).
 CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+# Background work goes through Django's Tasks API (django-tasks, the backport of Django 6.0's).
+# By default tasks are rows in the database and `make run` starts their worker (`db_worker`);
+# TASKS_BACKEND names another backend for several machines (README, "Background work").
+TASKS_BACKEND = env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")
+TASKS = {"default": {"BACKEND": TASKS_BACKEND, "QUEUES": ["default"]}}
+if TASKS_BACKEND.startswith("django_tasks_rq."):
+    RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}}
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("django_tasks_db"), "django_rq")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

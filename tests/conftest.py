@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from moto import mock_aws
 
 from sharing import services
@@ -171,3 +172,15 @@ def manage_from_a_shell(
         text=True,
         timeout=120,
     )
+
+
+@pytest.fixture
+def run_tasks(transactional_db):
+    """Return a function that runs every queued task with the real worker (django-tasks-db's
+    `db_worker --batch`), as `make run` does. The worker opens its own connections, so the test
+    runs outside a wrapping transaction."""
+
+    def run() -> None:
+        call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", verbosity=0)
+
+    return run

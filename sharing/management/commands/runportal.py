@@ -1,8 +1,8 @@
 """`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve.
 
-Beside the web server run the audit sealer (`manage.py audit_seal --every 2`) and the link
-reminders (`manage.py links_remind --every 300`) and the file request reports
-(`manage.py file_requests_report --every 60`). While it serves,
+Beside the web server run the task worker (`manage.py db_worker`), the audit sealer
+(`manage.py audit_seal --every 2`), the link reminders (`manage.py links_remind --every 300`) and
+the file request reports (`manage.py file_requests_report --every 60`). While it serves,
 var/runtime.json records its ports, so that commands run from a plain shell reach the same servers
 (settings.py reads it when PORT or S3_PORT is not in the environment)."""
 
@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -36,6 +37,12 @@ PERIODIC_COMMANDS = (
     ("links_remind", REMIND_EVERY_SECONDS),
     ("file_requests_report", REPORT_EVERY_SECONDS),
 )
+
+DATABASE_TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
+# The worker of background tasks (django-tasks-db). A second signal stops a running task at once
+# (the first asks it to finish): Ctrl-C reaches the worker and then stop_children's SIGTERM, and
+# the portal's own tasks resume what was cut short (sharing/tasks.py).
+TASK_WORKER_COMMAND = ["db_worker", "--no-reload", "--interval", "1", "--no-startup-delay"]
 
 
 def gunicorn_command(*, port: int, workers: int) -> list[str]:
@@ -85,6 +92,21 @@ def _runtime_forget() -> None:
         pass
 
 
+def stop_children(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM every child at once, then wait for all of them together: one slow child does not
+    delay the others' stop, and any still running after GUNICORN_STOP_TIMEOUT is killed."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.terminate()
+    deadline = time.monotonic() + GUNICORN_STOP_TIMEOUT
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -121,15 +143,9 @@ class Command(BaseCommand):
             # The periodic commands beside the web server: the sealer, reminders, reports.
             periodic = [
                 subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-                    [
-                        sys.executable,
-                        str(settings.BASE_DIR / "manage.py"),
-                        name,
-                        "--every",
-                        str(every),
-                    ]
+                    [sys.executable, str(settings.BASE_DIR / "manage.py"), *command]
                 )
-                for name, every in PERIODIC_COMMANDS
+                for command in self._background_commands()
             ]
             web = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
                 gunicorn_command(port=settings.PORT, workers=workers),
@@ -145,17 +161,27 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping …")
         finally:
-            for process in (web, *periodic):
-                if process and process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(GUNICORN_STOP_TIMEOUT)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
+            stopping = time.monotonic()
+            stop_children([process for process in (web, *periodic) if process])
+            children_stopped = time.monotonic()
             if storage:
                 storage.stop()
             _runtime_forget()
-        self.stdout.write("Stopped.")
+        self.stdout.write(
+            f"Stopped in {time.monotonic() - stopping:.1f} s "
+            f"(web server and commands {children_stopped - stopping:.1f} s)."
+        )
+
+    def _background_commands(self) -> list[list[str]]:
+        """The periodic commands, and the task worker when tasks are rows in this database."""
+        commands = [[name, "--every", str(every)] for name, every in PERIODIC_COMMANDS]
+        if settings.TASKS_BACKEND == DATABASE_TASKS_BACKEND:
+            commands.append(TASK_WORKER_COMMAND)
+        else:
+            self.stdout.write(
+                f"Tasks go to {settings.TASKS_BACKEND}: run its worker (README, Background work)."
+            )
+        return commands
 
     def _say_how_to_log_in(self) -> None:
         password_file = settings.VAR_DIR / "first-admin-password.txt"
