@@ -49,7 +49,8 @@ lint: deps
 	$(BIN)/ruff format --check .
 
 BENCHES := bench/upload_1gib.py bench/copy_1gib.py bench/browse_100k.py bench/link_resolution.py \
-	bench/my_activity.py bench/zip_download.py
+	bench/my_activity.py bench/zip_download.py bench/folder_copy_task.py bench/search.py \
+	bench/indexing.py
 
 bench: deps
 	@for f in $(BENCHES); do echo "== $$f =="; $(BIN)/python $$f || exit 1; done

@@ -160,6 +160,10 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and DATABASE_PREPARED_S
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=5
     )
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # The search index's trigram GIN index (sharing/migrations/0012) is an OpClass expression,
+    # which needs this app's expression wrappers; SQLite uses FTS5 instead.
+    INSTALLED_APPS.append("django.contrib.postgres")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The cache holds what every process must see alike: the storage circuit breaker and the
@@ -183,11 +187,14 @@ CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 # Background work goes through Django's Tasks API (django-tasks, the backport of Django 6.0's).
 # By default tasks are rows in the database and `make run` starts their worker (`db_worker`);
 # TASKS_BACKEND names another backend for several machines (README, "Background work").
-TASKS_BACKEND = env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")
+TASKS_BACKEND = env("TASKS_BACKEND") or "django_tasks_db.DatabaseBackend"  # empty: the default
 TASKS = {"default": {"BACKEND": TASKS_BACKEND, "QUEUES": ["default"]}}
 if TASKS_BACKEND.startswith("django_tasks_rq."):
     RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0"}}
-    INSTALLED_APPS.insert(INSTALLED_APPS.index("django_tasks_db"), "django_rq")
+    # Both apps, as django-tasks-rq's README says: django_rq reads RQ_QUEUES and gives
+    # `manage.py rqworker --job-class django_tasks_rq.Job default`.
+    at = INSTALLED_APPS.index("django_tasks_db")
+    INSTALLED_APPS[at:at] = ["django_rq", "django_tasks_rq"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -292,6 +299,27 @@ UPLOAD_URL_SECONDS = env_int("UPLOAD_URL_SECONDS", 600)
 # ZIP downloads of folders and selections: refused up front above these.
 ARCHIVE_MAX_BYTES = env_int("ARCHIVE_MAX_BYTES", 10 * 1024**3)
 ARCHIVE_MAX_FILES = env_int("ARCHIVE_MAX_FILES", 10_000)
+# Previews on the object page and a share link's page (sharing/services/previews.py): text is
+# read by one ranged GET of its head; images and PDFs above the media cap are not previewed.
+PREVIEW_TEXT_BYTES = env_int("PREVIEW_TEXT_BYTES", 256 * 1024)
+PREVIEW_CSV_ROWS = env_int("PREVIEW_CSV_ROWS", 500)
+PREVIEW_MEDIA_MAX_BYTES = env_int("PREVIEW_MEDIA_MAX_BYTES", 50 * 1024**2)
+# Thumbnails of images and of PDFs' first pages (sharing/services/thumbnails.py), made by tasks and
+# kept in the named storage "thumbnails": by default a bucket of the portal's own on the same
+# endpoint (created on first use, never shown to people); THUMBNAILS_STORAGE_BACKEND names any
+# other Django storage, THUMBNAILS_STORAGE_OPTIONS (JSON) its options.
+THUMBNAILS_BUCKET = env("THUMBNAILS_BUCKET", "s3portal-thumbnails")
+THUMBNAILS_STORAGE_BACKEND = env("THUMBNAILS_STORAGE_BACKEND", "sharing.s3.PortalS3Storage")
+if THUMBNAILS_STORAGE_BACKEND == "sharing.s3.PortalS3Storage":
+    _thumbnail_options: dict = {"bucket_name": THUMBNAILS_BUCKET}
+elif THUMBNAILS_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
+    _thumbnail_options = {"location": str(VAR_DIR / "thumbnails")}
+else:
+    _thumbnail_options = {}
+_thumbnail_options.update(json.loads(env("THUMBNAILS_STORAGE_OPTIONS", "{}")))
+STORAGES["thumbnails"] = {"BACKEND": THUMBNAILS_STORAGE_BACKEND, "OPTIONS": _thumbnail_options}
+# Files larger than this get no thumbnail (never read); Pillow's own pixel limit refuses bombs.
+THUMBNAIL_MAX_SOURCE_BYTES = env_int("THUMBNAIL_MAX_SOURCE_BYTES", 25 * 1024**2)
 
 # Security: HTTPS=true in production turns on redirects, secure cookies and HSTS.
 HTTPS = env_bool("HTTPS", False)

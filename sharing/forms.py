@@ -14,7 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from sharing import keys
-from sharing.models import Outcome
+from sharing.models import FileKind, Outcome
 from sharing.services.links import MAX_LINK_SECONDS
 
 # Days a filter may name: the end of 31 December 9999, or midnight of 1 January 1 in a zone ahead
@@ -440,3 +440,51 @@ class ManyLinkForm(LinkCreateForm):
 
 class ManyLinksEmailForm(ManyLinkForm, LinksEmailForm):
     """Links to a folder or selection, one emailed to each recipient."""
+
+
+SIZE_TEXT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+MAX_SIZE = 2**63 - 1  # what the index's size column holds
+
+
+class SizeField(forms.CharField):
+    """A size in bytes, written as people write it: 2048, 10 KB, 1.5 MB, 2GiB (units of 1024)."""
+
+    def to_python(self, value: str) -> int | None:
+        text = super().to_python(value)
+        if not text:
+            return None
+        match = SIZE_TEXT.match(text)
+        if not match:
+            raise ValidationError("Write a size such as 500 KB, 10 MB or 2 GB.", code="size")
+        size = int(float(match[1]) * SIZE_UNITS[match[2].lower()])
+        if size > MAX_SIZE:
+            raise ValidationError("That size is larger than any file can be.", code="size")
+        return size
+
+
+class SearchForm(forms.Form):
+    """A bucket search, from the query string: a part of the name, and optional filters."""
+
+    q = forms.CharField(required=False, max_length=1024, label="Name contains")
+    type = forms.ChoiceField(required=False, choices=[("", "Any type"), *FileKind.choices])
+    min_size = SizeField(required=False, label="At least")
+    max_size = SizeField(required=False, label="At most")
+    after = forms.DateField(
+        required=False, widget=DAY_INPUT, label="Modified from",
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
+    )  # fmt: skip
+    before = forms.DateField(
+        required=False, widget=DAY_INPUT, label="Modified until",
+        validators=[MinValueValidator(FIRST_DAY), MaxValueValidator(LAST_DAY)],
+    )  # fmt: skip
+    cursor = forms.CharField(required=False, max_length=1024, widget=forms.HiddenInput)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        low, high = data.get("min_size"), data.get("max_size")
+        if low is not None and high is not None and low > high:
+            raise forms.ValidationError("The smallest size is larger than the largest.")
+        if data.get("after") and data.get("before") and data["after"] > data["before"]:
+            raise forms.ValidationError("The first day comes after the last day.")
+        return data

@@ -22,8 +22,31 @@ logger = logging.getLogger(__name__)
 TIME_ZONE_COOKIE = "tz"
 
 
+def allow_source(response: HttpResponse, *, directive: str, origin: str) -> HttpResponse:
+    """Name `origin` in one CSP directive of this response only (a preview's S3 origin)."""
+    sources = getattr(response, "csp_extra_sources", {})
+    sources.setdefault(directive, []).append(origin)
+    response.csp_extra_sources = sources
+    return response
+
+
+def with_sources(policy: str, sources: dict[str, list[str]]) -> str:
+    """Return the policy with sources added to directives; a missing one starts from 'self'."""
+    directives = [part.strip() for part in policy.split(";") if part.strip()]
+    names = [part.split()[0] for part in directives]
+    for directive, origins in sources.items():
+        if directive not in names:
+            # An absent fetch directive falls back to default-src, which is 'self' here.
+            directives.append(f"{directive} 'self'")
+            names.append(directive)
+        index = names.index(directive)
+        directives[index] = " ".join([directives[index], *origins])
+    return "; ".join(directives)
+
+
 class ContentSecurityPolicyMiddleware:
-    """Add the Content-Security-Policy header (Django 5.2 has none built in)."""
+    """Add the Content-Security-Policy header (Django 5.2 has none built in), with the sources a
+    view named for its own response (`allow_source`)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,7 +56,11 @@ class ContentSecurityPolicyMiddleware:
         # Built per response (cheap) so that a changed S3 endpoint setting applies at once.
         s3_origin = settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL or "https:"
         policy = settings.CONTENT_SECURITY_POLICY.format(s3=s3_origin)
-        response.headers.setdefault("Content-Security-Policy", policy)
+        policy = response.headers.get("Content-Security-Policy", policy)
+        extra = getattr(response, "csp_extra_sources", None)
+        response.headers["Content-Security-Policy"] = (
+            with_sources(policy, extra) if extra else policy
+        )
         return response
 
 

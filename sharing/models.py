@@ -81,6 +81,74 @@ class BucketSettings(models.Model):
         return f"{self.bucket}: public files {'allowed' if self.public_files else 'not allowed'}"
 
 
+class FileKind(models.TextChoices):
+    """What a file is, from its content type or its name's extension (search filters by it)."""
+
+    FOLDER = "folder", "Folder"
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    PDF = "pdf", "PDF"
+    TEXT = "text", "Text"
+    DOCUMENT = "document", "Document"
+    SPREADSHEET = "spreadsheet", "Spreadsheet"
+    PRESENTATION = "presentation", "Presentation"
+    ARCHIVE = "archive", "Archive"
+    OTHER = "other", "Other"
+
+
+class IndexedObject(models.Model):
+    """One object of a bucket as the search index knows it (sharing/services/search_index.py).
+
+    The substring index on `key` is database-specific and made by migration 0012: a pg_trgm GIN
+    index on PostgreSQL, an FTS5 trigram table kept in step by triggers on SQLite."""
+
+    bucket = models.CharField(max_length=63)
+    key = models.CharField(max_length=1024)
+    size = models.BigIntegerField(default=0)
+    last_modified = models.DateTimeField()
+    content_type = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=12, choices=FileKind.choices, default=FileKind.OTHER)
+    etag = models.CharField(max_length=100, blank=True)
+    # When a walk (or a portal write) last saw the object: a walk drops the rows it did not see.
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "key"], name="index_one_row_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+
+class IndexState(models.TextChoices):
+    IDLE = "idle", "Idle"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FAILED = "failed", "Failed"
+
+
+class BucketIndex(models.Model):
+    """How fresh a bucket's search index is: its walks of the whole bucket, and their state."""
+
+    bucket = models.CharField(max_length=63, unique=True)
+    state = models.CharField(max_length=10, choices=IndexState.choices, default=IndexState.IDLE)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    walk_started_at = models.DateTimeField(null=True, blank=True)
+    # A running walk touches this after each page: a walk that stopped touching it has died.
+    progress_at = models.DateTimeField(null=True, blank=True)
+    walk_finished_at = models.DateTimeField(null=True, blank=True)
+    files = models.BigIntegerField(default=0)  # counted by the last finished walk
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name_plural = "bucket indexes"
+
+    def __str__(self) -> str:
+        return f"{self.bucket}: index {self.state}"
+
+
 class Outcome(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCESS = "success", "Success"
@@ -424,3 +492,107 @@ class ReceivedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.size} bytes)"
+
+
+class JobKind(models.TextChoices):
+    COPY = "copy", "Copy"
+    MOVE = "move", "Move"
+    DELETE = "delete", "Delete"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Waiting to start"
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+    DONE = "done", "Done"
+
+
+class FolderJob(models.Model):
+    """A folder (or selection) copy, move or delete run as a background task, and how far it got.
+
+    The walk goes through the source keys in S3's order: `cursor` is the last key whose work is
+    counted, `pending` the keys of the batch in flight (so that a resumed job counts what a killed
+    one did but did not record), and folder markers are deleted last, once `walked` is set."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=10, choices=JobKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="folder_jobs",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    bucket = models.CharField(max_length=63)
+    prefix = models.CharField(max_length=1024, blank=True)  # the folder the sources are named in
+    sources = models.JSONField(default=list)  # the folder itself, or the selected keys
+    dst_bucket = models.CharField(max_length=63, blank=True)
+    dst_prefix = models.CharField(max_length=1024, blank=True)
+    overwrite = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    planned = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cursor = models.CharField(max_length=1024, blank=True)
+    walked = models.BooleanField(default=False)
+    pending = models.JSONField(default=list, blank=True)
+    failures = models.JSONField(default=list, blank=True)  # [key, message], the first ones
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="folderjob_user_recent"),
+            models.Index(fields=["state", "heartbeat_at"], name="folderjob_state_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.bucket}/{self.prefix} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state == JobState.DONE
+
+
+class ThumbnailState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    READY = "ready", "Ready"
+    SKIPPED = "skipped", "Skipped (too large)"
+    REFUSED = "refused", "Refused (too many pixels)"
+    FAILED = "failed", "Failed"
+
+
+class Thumbnail(models.Model):
+    """The small picture of one version of an image or PDF (sharing/services/thumbnails.py)."""
+
+    bucket = models.CharField(max_length=63)
+    key = models.CharField(max_length=1024)
+    # Which version of the file it shows: its ETag, or its size and time when it has none.
+    version = models.CharField(max_length=200)
+    source_size = models.BigIntegerField(default=0)
+    state = models.CharField(
+        max_length=10, choices=ThumbnailState.choices, default=ThumbnailState.PENDING
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    storage_name = models.CharField(max_length=300, blank=True)  # in STORAGES["thumbnails"]
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When a task was last asked to make it: a pending one asked long ago is asked again.
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "key"], name="thumbnail_one_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket}/{self.key}: thumbnail {self.state}"

@@ -1,5 +1,6 @@
 """Who may do what on which bucket."""
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -17,6 +18,11 @@ WRITE_ROLE = Role.WRITE
 PRESIGN_ROLE = Role.MANAGE
 PUBLIC_ROLE = Role.MANAGE
 BUCKET_ROLE = Role.MANAGE
+
+
+def is_portal_bucket(bucket: str) -> bool:
+    """Return whether the portal keeps this bucket for itself (thumbnails): hidden from everyone."""
+    return bool(settings.THUMBNAILS_BUCKET) and bucket == settings.THUMBNAILS_BUCKET
 
 
 def allows(role: str | None, needed: str) -> bool:
@@ -39,6 +45,8 @@ def visible_roles(user) -> dict[str, str] | None:
 
 def role_for(user, bucket: str) -> str | None:
     """Return the user's best role on a bucket, or None without access."""
+    if is_portal_bucket(bucket):
+        return None  # superusers included: its pages answer 404, as for a missing bucket
     roles = visible_roles(user)
     return Role.MANAGE if roles is None else roles.get(bucket)
 

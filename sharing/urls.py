@@ -8,10 +8,13 @@ from sharing.views import (
     auth,
     buckets,
     file_requests,
+    folder_jobs,
     folder_links,
     link_detail,
     links,
     objects,
+    search,
+    thumbnails,
     uploads,
 )
 
@@ -40,5 +43,8 @@ urlpatterns = [
     *file_requests.urlpatterns,
     *links.urlpatterns,
     *folder_links.urlpatterns,
+    *folder_jobs.urlpatterns,
     *link_detail.urlpatterns,
+    *thumbnails.urlpatterns,
+    *search.urlpatterns,
 ]

@@ -153,6 +153,8 @@ def real_s3(embedded_s3, settings):
     settings.S3_SECRET_ACCESS_KEY = embedded_s3.credentials.secret_key
     settings.S3_ADDRESSING_STYLE = "path"
     settings.S3_MAX_KEY_SEGMENT_BYTES = 255
+    # Storages built before (the thumbnails' S3Storage) are built anew, on this endpoint.
+    settings.STORAGES = {**settings.STORAGES}
     yield embedded_s3
     _remove_all_buckets(embedded_s3)
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from sharing import services
 from sharing.audit import Actor
-from sharing.models import AuditEvent, BucketGrant, ShareLink
+from sharing.models import AuditEvent, BucketGrant, BucketIndex, IndexState, ShareLink
 from tests.conftest import client_for, make_user
 from tests.test_public_access import probe  # noqa: F401 (a fixture)
 
@@ -59,6 +59,15 @@ def _copy_out(page: Client) -> bool:
     return _object(OTHER, KEY)
 
 
+def _search(page: Client) -> bool:
+    return page.get(reverse("bucket_search", args=[BUCKET]), {"q": "report"}).status_code == 200
+
+
+def _update_index(page: Client) -> bool:
+    page.post(reverse("bucket_index", args=[BUCKET]))
+    return BucketIndex.objects.filter(bucket=BUCKET, state=IndexState.QUEUED).exists()
+
+
 def _upload(page: Client) -> bool:
     page.post(reverse("folder_create", args=[BUCKET]), {"prefix": "", "name": "new"})
     return _object(BUCKET, "new/")
@@ -99,7 +108,9 @@ def _delete_bucket(page: Client) -> bool:
 ATTEMPTS: dict[str, Callable[[Client], bool]] = {
     "browse folders, see a file's details, download": _browse,
     "copy a file to another bucket (where one has write)": _copy_out,
+    "search the bucket": _search,
     "upload, create folders": _upload,
+    "update the search index (a walk of the whole bucket)": _update_index,
     "move, rename and delete files": _delete,
     "create share links and email them": _share,
     "make raw presigned URLs (they cannot be revoked)": _presign,

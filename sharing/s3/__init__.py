@@ -26,6 +26,7 @@ from sharing.s3.core import (
     uses_temporary_credentials,
 )
 from sharing.s3.health import breaker_is_open, long_call, request_budget
+from sharing.s3.listing import list_flat_page
 from sharing.s3.objects import (
     MAX_PRESIGN_SECONDS,
     DeleteResult,
@@ -35,11 +36,15 @@ from sharing.s3.objects import (
     delete,
     delete_many,
     head,
+    inline_disposition,
+    list_after,
     list_keys,
     list_page,
     presigned_get,
+    presigned_inline,
     put_empty,
     read_chunks,
+    read_head,
 )
 from sharing.s3.probe import ready_check
 from sharing.s3.public_access import (
@@ -58,6 +63,7 @@ from sharing.s3.public_access import (
     revoke_public_read,
     revoke_public_reads,
 )
+from sharing.s3.storage import PortalS3Storage, read_stored
 from sharing.s3.uploads import (
     MAX_PARTS,
     MAX_SINGLE_PUT_BYTES,
@@ -110,11 +116,16 @@ __all__ = [
     "delete",
     "delete_many",
     "head",
+    "inline_disposition",
+    "list_after",
+    "list_flat_page",
     "list_keys",
     "list_page",
     "presigned_get",
+    "presigned_inline",
     "put_empty",
     "read_chunks",
+    "read_head",
     # public access
     "BucketPublicSettings",
     "Probe",
@@ -149,4 +160,7 @@ __all__ = [
     "stream_put",
     # the embedded launcher's readiness probe
     "ready_check",
+    # the thumbnails' Django storage on the same endpoint
+    "PortalS3Storage",
+    "read_stored",
 ]

@@ -253,3 +253,20 @@ def _batches(keys: Iterator[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
             batch = []
     if batch:
         yield batch
+
+
+def page_from(response: dict[str, Any]) -> Page:
+    """Return the Page of a ListObjectsV2 answer: its common prefixes, objects and next token."""
+    return Page(
+        folders=[item["Prefix"] for item in response.get("CommonPrefixes", [])],
+        objects=[
+            ObjectSummary(
+                key=item["Key"],
+                size=item.get("Size", 0),
+                last_modified=item["LastModified"],
+                etag=item.get("ETag", "").strip('"'),
+            )
+            for item in response.get("Contents", [])
+        ],
+        next_token=response.get("NextContinuationToken", "") if response.get("IsTruncated") else "",
+    )

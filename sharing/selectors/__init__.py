@@ -53,7 +53,7 @@ def bucket_rows(*, actor: Actor) -> list[BucketRow]:
             name=b.name, created=b.created, role=Role.MANAGE if roles is None else roles[b.name]
         )
         for b in buckets
-        if roles is None or b.name in roles
+        if (roles is None or b.name in roles) and not permissions.is_portal_bucket(b.name)
     ]
 
 
@@ -84,6 +84,7 @@ class FileRow(TypedDict):
     size_bytes: str
     size_text: str
     modified_html: str  # `{% when last_modified %}`
+    etag: str  # which version of the file this is (thumbnails follow it)
 
 
 class SortHeader(TypedDict):
@@ -192,6 +193,7 @@ def _file_rows(objects: list[s3.ObjectSummary], *, bucket: str, cut: int) -> lis
                 size_bytes=size_bytes,
                 size_text=size_text,
                 modified_html=time_html(o.last_modified),
+                etag=o.etag,
             )
         )
     return rows

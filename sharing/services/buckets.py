@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 from sharing import audit, permissions, s3
 from sharing.audit import Actor
 from sharing.models import BucketGrant, BucketSettings, Outcome, Role
-from sharing.services import grants, links
+from sharing.services import grants, links, search_index, thumbnails
 from sharing.services.errors import ServiceError
 
 # What a storage without Block Public Access answers when asked to remove it.
@@ -33,6 +33,13 @@ def bucket_create(
 ) -> list[str]:
     """Create a bucket, grant its creator the manage role, and return warnings for unmet options."""
     permissions.require_create_bucket(actor=actor, bucket=name)
+    if permissions.is_portal_bucket(name):
+        message = "That name is kept for the portal's own use."
+        audit.record(
+            actor=actor, action="bucket.create", outcome=Outcome.REFUSED, bucket=name,
+            message=f"name: {message}",
+        )  # fmt: skip
+        raise BucketExistsError(message, status=409)
     with audit.s3_call(actor=actor, action="bucket.create", bucket=name):
         # On AWS us-east-1 CreateBucket answers 200 for a bucket we already own; without this
         # check anyone allowed to create buckets could claim an existing one.
@@ -110,6 +117,8 @@ def bucket_delete(*, actor: Actor, name: str, empty_first: bool = False) -> int:
         for grant in BucketGrant.objects.filter(bucket=name).select_related("user", "group"):
             grants.grant_delete(actor=actor, grant=grant)
         BucketSettings.objects.filter(bucket=name).delete()
+        search_index.index_bucket_dropped(bucket=name)
+        thumbnails.thumbnails_forget(bucket=name)
     return deleted
 
 

@@ -33,7 +33,8 @@ DOWNLOAD_URL_SECONDS = 60
 FILE_SEEN_SECONDS = 30  # how long S3's "the file exists" is trusted between page and download
 
 
-def _recipient(actor: Actor, recipient_email: str) -> Actor:
+def recipient_actor(actor: Actor, recipient_email: str) -> Actor:
+    """Return the actor as the audit trail names a link's recipient (a visitor: by the link's email)."""
     if actor.user is not None:
         return actor
     return replace(actor, name=f"recipient {recipient_email}".strip()[:150])
@@ -103,20 +104,21 @@ def _scoped(*, actor: Actor, link: ShareLink, action: str, relative: str) -> str
 def link_open(*, actor: Actor, token: str) -> LinkPage:
     """Return what the recipient page shows, after every check; 404 unknown, 410 unusable."""
     link = _find(actor=actor, token=token, action="link.open")
-    actor = _recipient(actor, link.recipient_email)
+    actor = recipient_actor(actor, link.recipient_email)
     _require_usable(actor=actor, link=link, action="link.open")
-    size = 0  # a folder's or selection's files are listed by folder_links, page by page
+    size, content_type = 0, ""  # a folder's or selection's files are listed by folder_links
     if link.kind == LinkKind.FILE:
         info = _file_exists(actor=actor, link=link, action="link.open")
         if info is None:
             raise _file_gone(actor=actor, link=link, action="link.open")
-        size = info.size
+        size, content_type = info.size, info.content_type
     _count_open(actor=actor, link=link)
     return LinkPage(
         link=link,
         size=size,
         sender=sender_name(link.creator),
         needs_password=bool(link.password_hash),
+        content_type=content_type,
     )
 
 
@@ -162,7 +164,7 @@ def link_download(
     # conditional update below is the one check of the link. Otherwise it is checked first, so
     # that a password or S3 is never asked about a link that cannot be used.
     link = _find(actor=actor, token=token, action=action, with_status=False)
-    actor = _recipient(actor, link.recipient_email)
+    actor = recipient_actor(actor, link.recipient_email)
     key = _scoped(actor=actor, link=link, action=action, relative=relative)
     file_seen = caches["local"].get(_seen_key(link, key))
     if link.password_hash or not file_seen:
@@ -185,7 +187,7 @@ def link_checked(
 ) -> tuple[ShareLink, Actor]:
     """Return a link usable now and its recipient as actor, its password checked; or raise."""
     link = _find(actor=actor, token=token, action=action)
-    actor = _recipient(actor, link.recipient_email)
+    actor = recipient_actor(actor, link.recipient_email)
     _require_usable(actor=actor, link=link, action=action)
     if link.password_hash and not unlocked:
         _check_password(actor=actor, link=link, password=password)

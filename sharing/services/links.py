@@ -83,6 +83,7 @@ class LinkPage:
     size: int
     sender: str
     needs_password: bool
+    content_type: str = ""
 
 
 def token_hash(token: str) -> str:

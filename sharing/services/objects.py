@@ -10,7 +10,7 @@ from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.keys import clean_key
 from sharing.models import Role
-from sharing.services import links
+from sharing.services import links, search_index, thumbnails
 from sharing.services.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def folder_create(*, actor: Actor, bucket: str, prefix: str, name: str) -> str:
         if s3.list_page(bucket, prefix=key, size=1).objects or s3.head(bucket, key):
             raise ObjectError("A folder with that name already exists.", status=409)
         s3.put_empty(bucket, key)
+    search_index.index_put(bucket=bucket, key=key, size=0)
     selectors.bucket_usage_forget(bucket=bucket)
     return key
 
@@ -80,7 +81,9 @@ def _check_transfer(*, actor: Actor, bucket: str, dst_bucket: str, move: bool, a
     permissions.require(actor=actor, bucket=dst_bucket, role=Role.WRITE, action=action)
 
 
-def _copy_one(*, actor: Actor, bucket: str, key: str, dst_bucket: str, dst_key: str) -> None:
+def _copy_one(
+    *, actor: Actor, bucket: str, key: str, dst_bucket: str, dst_key: str, size: int | None = None
+) -> None:
     with audit.s3_call(actor=actor, action="object.copy", bucket=dst_bucket, key=dst_key) as call:
         call.message = f"From {bucket}/{key}."
         if key.endswith("/"):
@@ -88,13 +91,16 @@ def _copy_one(*, actor: Actor, bucket: str, key: str, dst_bucket: str, dst_key: 
             # NoSuchKey to a CopyObject of one: make a new marker at the destination instead.
             s3.put_empty(dst_bucket, dst_key)
         else:
-            s3.copy(bucket, key, dst_bucket, dst_key)
+            s3.copy(bucket, key, dst_bucket, dst_key, size=size)
+    search_index.index_copied(bucket=bucket, key=key, dst_bucket=dst_bucket, dst_key=dst_key)
     selectors.bucket_usage_forget(bucket=dst_bucket)
 
 
 def _delete_one(*, actor: Actor, bucket: str, key: str) -> None:
     with audit.s3_call(actor=actor, action="object.delete", bucket=bucket, key=key):
         s3.delete(bucket, key)
+    search_index.index_removed(bucket=bucket, keys=[key])
+    thumbnails.thumbnails_forget(bucket=bucket, keys=[key])
     _forget_public_reads(actor=actor, bucket=bucket, keys=[key])
     links.forget_deleted(actor=actor, bucket=bucket, keys=[key])
     selectors.bucket_usage_forget(bucket=bucket)
@@ -284,26 +290,37 @@ def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteRe
             batch.failed = result.failed
         deleted += result.deleted
         failed.update(result.failed)
+    search_index.index_removed(bucket=bucket, keys=deleted)
+    thumbnails.thumbnails_forget(bucket=bucket, keys=deleted)
     _forget_public_reads(actor=actor, bucket=bucket, keys=deleted)
     links.forget_deleted(actor=actor, bucket=bucket, keys=deleted)
     selectors.bucket_usage_forget(bucket=bucket)
     return s3.DeleteResult(deleted=deleted, failed=failed)
 
 
-def selection_delete(*, actor: Actor, bucket: str, prefix: str, keys: list[str]) -> s3.DeleteResult:
-    """Delete the files and folders selected in one folder (a folder: everything under it)."""
+def selection_delete_plan(*, actor: Actor, bucket: str, prefix: str, keys: list[str]) -> list[str]:
+    """Check a delete of files and folders selected in one folder; return every key it deletes."""
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="object.delete")
     check_selection(prefix=prefix, keys=keys)
-    return objects_delete(
-        actor=actor, bucket=bucket, keys=_expand(actor=actor, bucket=bucket, keys=keys)
-    )
+    return _expand(actor=actor, bucket=bucket, keys=keys)
 
 
-def folder_delete(*, actor: Actor, bucket: str, prefix: str) -> s3.DeleteResult:
-    """Delete a folder: every file under its prefix, the folder marker included."""
+def selection_delete(*, actor: Actor, bucket: str, prefix: str, keys: list[str]) -> s3.DeleteResult:
+    """Delete the files and folders selected in one folder (a folder: everything under it)."""
+    plan = selection_delete_plan(actor=actor, bucket=bucket, prefix=prefix, keys=keys)
+    return objects_delete(actor=actor, bucket=bucket, keys=plan)
+
+
+def folder_delete_plan(*, actor: Actor, bucket: str, prefix: str) -> list[str]:
+    """Check a folder delete; return every key under the folder, its marker included."""
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="folder.delete")
     if not prefix.endswith("/"):
         raise ValidationError("Only a folder (a path ending with “/”) can be deleted this way.")
     with audit.s3_call(actor=actor, action="object.list", bucket=bucket, key=prefix):
-        keys = [item.key for item in s3.list_keys(bucket, prefix=prefix)]
+        return [item.key for item in s3.list_keys(bucket, prefix=prefix)]
+
+
+def folder_delete(*, actor: Actor, bucket: str, prefix: str) -> s3.DeleteResult:
+    """Delete a folder: every file under its prefix, the folder marker included."""
+    keys = folder_delete_plan(actor=actor, bucket=bucket, prefix=prefix)
     return objects_delete(actor=actor, bucket=bucket, keys=keys)

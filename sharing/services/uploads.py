@@ -23,7 +23,7 @@ from sharing import audit, permissions, s3, selectors
 from sharing.audit import Actor
 from sharing.keys import clean_key
 from sharing.models import Acl, FileRequest, FileRequestVisit, Outcome, PendingUpload, Role
-from sharing.services import public_access
+from sharing.services import public_access, search_index, thumbnails
 from sharing.services.errors import ServiceError
 from sharing.services.file_request_status import GONE_STATUS, request_refusal
 
@@ -360,7 +360,12 @@ def upload_complete(
                 code="SizeMismatch",
             )
         call.message = f"{upload.size} bytes stored."
+    search_index.index_put(
+        bucket=bucket, key=key, size=info.size, last_modified=info.last_modified,
+        content_type=info.content_type, etag=info.etag,
+    )  # fmt: skip
     selectors.bucket_usage_forget(bucket=bucket)
+    thumbnails.thumbnails_request(bucket=bucket, keys_with_versions=[thumbnails.source_of(info)])
     public, warning = None, ""
     if upload.acl == Acl.PUBLIC_READ:
         public, warning = _make_public(actor=actor, bucket=bucket, key=key)

@@ -15,8 +15,9 @@ from sharing.forms import BucketCreateForm, BucketDeleteForm
 from sharing.models import Outcome, Role
 from sharing.s3 import S3Error
 from sharing.services import buckets as bucket_services
-from sharing.services import public_access
+from sharing.services import public_access, thumbnails
 from sharing.services.errors import ServiceError
+from sharing.views import thumbnails as thumbnail_views
 from sharing.views import uploads
 
 PUBLIC_FILES_CHOICES = {"allowed": True, "not allowed": False}
@@ -86,7 +87,9 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
     base = {name: value for name, value in base.items() if value or name == "prefix"}
     context = {
         "bucket": bucket, "role": role, "prefix": prefix, "query": query, "token": token,
-        "folders": listing.folders, "files": listing.files, "page": listing,
+        "folders": listing.folders, "page": listing,
+        "files": thumbnails.listing_thumbnails(bucket=bucket, files=listing.files),
+        **thumbnail_views.view_switch(request, query={**base, "token": token}),
         "crumbs": selectors.breadcrumbs(prefix), "is_manager": role == Role.MANAGE,
         **_bucket_settings(actor=actor, bucket=bucket, role=role, prefix=prefix),
         "can_write": permissions.allows(role, permissions.WRITE_ROLE),
@@ -96,7 +99,8 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         "next_page_query": urlencode({**base, "token": listing.next_token}),
         **uploads.panel_context(request, bucket=bucket, prefix=prefix, role=role),
     }  # fmt: skip
-    return render(request, "sharing/bucket_detail.html", context)
+    response = render(request, "sharing/bucket_detail.html", context)
+    return thumbnail_views.remember_view(request, response)
 
 
 @require_POST

@@ -127,6 +127,11 @@ def _unlocked_key(token: str) -> str:
     return f"link-unlocked:{services.token_hash(token)}"
 
 
+def unlocked(request: HttpRequest, token: str) -> bool:
+    """Return whether this browser gave the link's password (link_unlock) in its session."""
+    return bool(request.session.get(_unlocked_key(token)))
+
+
 def _many_page(
     request: HttpRequest, page: services.LinkPage, listing=None, *, error="", status=200
 ) -> HttpResponse:
@@ -158,6 +163,9 @@ def _recipient_call(request: HttpRequest, token: str, call) -> HttpResponse:
     try:
         return call(Actor.from_request(request))
     except services.LinkPasswordError as error:
+        if error.page.link.kind == LinkKind.FILE:  # unlocked to see a single file's preview
+            page = link_views.recipient_page
+            return page(request, error.page, error=error.message, status=error.status)
         return _many_page(request, error.page, error=error.message, status=error.status)
     except (services.LinkError, archives.ArchiveError) as error:
         return link_views.gone_page(request, error, error.status)
@@ -184,7 +192,7 @@ def link_file(request: HttpRequest, token: str) -> HttpResponse:
     def download(actor: Actor) -> HttpResponse:
         url = link_recipients.link_download(
             actor=actor, token=token, relative=request.POST.get("name", "")[:1024],
-            unlocked=bool(request.session.get(_unlocked_key(token))),
+            unlocked=unlocked(request, token),
         )  # fmt: skip
         return link_views.recipient_response(HttpResponseRedirect(url))
 
@@ -196,7 +204,7 @@ def link_all(request: HttpRequest, token: str) -> HttpResponse:
     def download(actor: Actor) -> HttpResponse:
         actor, plan = link_listings.link_archive(
             actor=actor, token=token, path=request.POST.get("path", "")[:1024],
-            unlocked=bool(request.session.get(_unlocked_key(token))),
+            unlocked=unlocked(request, token),
         )  # fmt: skip
         return link_views.recipient_response(archive_views.plan_response(actor, plan))
 

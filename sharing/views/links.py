@@ -1,5 +1,6 @@
 """Share links, public access and the recipient page /s/<token>."""
 
+import dataclasses
 import uuid
 from urllib.parse import urlencode
 
@@ -21,10 +22,11 @@ from sharing.forms import ExtendForm, LinkCreateForm, LinksEmailForm, PresignFor
 from sharing.keys import clean_object_key
 from sharing.models import LinkKind, Role
 from sharing.selectors import file_requests as file_request_selectors
-from sharing.services import link_emails, link_recipients, public_access
+from sharing.services import link_emails, link_recipients, previews, public_access
 from sharing.services import links as services
 from sharing.templatetags.dates import when_html
 from sharing.views import folder_links  # uses this module's helpers at call time only
+from sharing.views import previews as preview_views
 
 
 def object_page_url(bucket: str, key: str) -> str:
@@ -280,13 +282,19 @@ def gone_page(request: HttpRequest, error: Exception, status: int) -> HttpRespon
     return recipient_response(render(request, "sharing/link_gone.html", context, status=status))
 
 
-def _recipient_page(
+def recipient_page(
     request: HttpRequest, page: services.LinkPage, *, error: str = "", status: int = 200
 ) -> HttpResponse:
+    """Return a single-file link's page: its password form, or the file and its preview."""
     origin = s3.download_origin(page.link.bucket, page.link.key)
-    context = {"page": page, "error": error}
+    preview = None
+    if not page.needs_password:  # every check of the link has passed, the password's too
+        preview = previews.link_preview(actor=Actor.from_request(request), page=page)
+    refusal = previews.link_refusal(page.link)
+    context = {"page": page, "error": error, "preview": preview, "can_preview": not refusal,
+               "token": request.resolver_match.kwargs["token"]}  # fmt: skip
     response = render(request, "sharing/link_public.html", context, status=status)
-    return recipient_response(response, form_target=origin)
+    return preview_views.with_preview(recipient_response(response, form_target=origin), preview)
 
 
 @require_http_methods(["GET", "POST"])
@@ -295,15 +303,20 @@ def link_public(request: HttpRequest, token: str) -> HttpResponse:
     try:
         if request.method == "POST":
             password = request.POST.get("password", "")[:200]
-            url = link_recipients.link_download(actor=actor, token=token, password=password)
+            url = link_recipients.link_download(
+                actor=actor, token=token, password=password,
+                unlocked=folder_links.unlocked(request, token),
+            )  # fmt: skip
             # Not redirect(): that first tries the URL as a view name, which costs a failed reverse().
             return recipient_response(HttpResponseRedirect(url))
         page = link_recipients.link_open(actor=actor, token=token)
         if page.link.kind != LinkKind.FILE:
             return folder_links.recipient_page(request, page, token)
-        return _recipient_page(request, page)
+        if page.needs_password and folder_links.unlocked(request, token):
+            page = dataclasses.replace(page, needs_password=False)
+        return recipient_page(request, page)
     except services.LinkPasswordError as error:
-        return _recipient_page(request, error.page, error=error.message, status=error.status)
+        return recipient_page(request, error.page, error=error.message, status=error.status)
     except services.LinkError as error:
         return gone_page(request, error, error.status)
     except s3.S3Error as error:

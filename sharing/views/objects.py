@@ -1,29 +1,28 @@
 """File pages and actions: details, download, copy/move/rename, folders, delete."""
 
 import functools
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils.html import escape
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sharing import audit, permissions, selectors
 from sharing.audit import Actor
 from sharing.forms import FolderCreateForm, SelectionTransferForm, TransferForm
-from sharing.models import Role
+from sharing.models import JobKind, Role
 from sharing.s3 import S3Error
-from sharing.services import archives
+from sharing.services import archives, folder_jobs, previews
 from sharing.services import objects as services
 from sharing.views import archives as archive_views
 from sharing.views import links
+from sharing.views import previews as preview_views
+from sharing.views.folder_jobs import job_url
 
 MAX_SELECTION = 10_000
 
@@ -68,8 +67,10 @@ def object_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         "can_copy": can_write or selectors.can_copy_anywhere(actor=actor),
         "folder_prefix": _parent(key),
         **links.object_panel_context(request, bucket=bucket, key=key, role=role),
+        "preview": previews.object_preview(actor=actor, bucket=bucket, info=info),
     }
-    return render(request, "sharing/object_detail.html", context)
+    response = render(request, "sharing/object_detail.html", context)
+    return preview_views.with_preview(response, context["preview"])
 
 
 @require_GET
@@ -118,7 +119,13 @@ def objects_delete(request: HttpRequest, bucket: str) -> HttpResponse:
         return redirect(folder_url(bucket, prefix))
     actor = Actor.from_request(request)
     try:
-        result = services.selection_delete(actor=actor, bucket=bucket, prefix=prefix, keys=keys)
+        if len(keys) == 1 and not keys[0].endswith("/"):  # one file: at once
+            result = services.selection_delete(actor=actor, bucket=bucket, prefix=prefix, keys=keys)
+        else:
+            job = folder_jobs.folder_job_start(
+                actor=actor, kind=JobKind.DELETE, bucket=bucket, prefix=prefix, keys=keys
+            )
+            return redirect(job_url(job))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect(folder_url(bucket, prefix))
@@ -165,12 +172,13 @@ def folder_delete(request: HttpRequest, bucket: str) -> HttpResponse:
     actor = Actor.from_request(request)
     if request.method == "POST":
         try:
-            result = services.folder_delete(actor=actor, bucket=bucket, prefix=prefix)
+            job = folder_jobs.folder_job_start(
+                actor=actor, kind=JobKind.DELETE, bucket=bucket, prefix=prefix
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return redirect(folder_url(bucket, prefix))
-        _report_delete(request, result)
-        return redirect(folder_url(bucket, _parent(prefix)))
+        return redirect(job_url(job))
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="folder.delete")
     summary = selectors.folder_summary(actor=actor, bucket=bucket, prefix=prefix)
     context = {
@@ -265,16 +273,11 @@ def _transfer_refused(
 
 
 def _run_selection(request, actor, bucket, data) -> HttpResponse:
-    move, prefix, dst_bucket = data["mode"] == "move", data["prefix"], data["dst_bucket"]
-    plan = services.selection_transfer_plan(
-        actor=actor, bucket=bucket, prefix=prefix, keys=data["keys"], dst_bucket=dst_bucket,
-        dst_prefix=data["dst_key"], move=move, overwrite=data["overwrite"],
+    job = folder_jobs.folder_job_start(
+        actor=actor, kind=data["mode"], bucket=bucket, prefix=data["prefix"], keys=data["keys"],
+        dst_bucket=data["dst_bucket"], dst_prefix=data["dst_key"], overwrite=data["overwrite"],
     )  # fmt: skip
-    if not plan:
-        raise ValidationError("The selected folders are empty: there is nothing to copy.")
-    context = {"source": prefix, "dst_url": folder_url(dst_bucket, data["dst_key"]),
-               "selected": len(data["keys"])}  # fmt: skip
-    return _stream_transfer(request, actor, bucket, dst_bucket, plan, move, context)
+    return redirect(job_url(job))
 
 
 def _run_transfer(request, actor, bucket, source, folder, data) -> HttpResponse:
@@ -291,44 +294,11 @@ def _run_transfer(request, actor, bucket, source, folder, data) -> HttpResponse:
         if result.warning:
             messages.warning(request, result.warning)
         return redirect(object_url(dst_bucket, dst_key))
-    plan = services.folder_transfer_plan(
-        actor=actor, bucket=bucket, prefix=source, dst_bucket=dst_bucket, dst_prefix=dst_key,
-        move=move, overwrite=data["overwrite"],
+    job = folder_jobs.folder_job_start(
+        actor=actor, kind=data["mode"], bucket=bucket, prefix=source, dst_bucket=dst_bucket,
+        dst_prefix=dst_key, overwrite=data["overwrite"],
     )  # fmt: skip
-    if not plan:
-        raise ValidationError("The folder is empty: there is nothing to copy.")
-    context = {"source": source, "dst_url": folder_url(dst_bucket, dst_key)}
-    return _stream_transfer(request, actor, bucket, dst_bucket, plan, move, context)
-
-
-def _stream_transfer(request, actor, bucket, dst_bucket, plan, move, context) -> HttpResponse:
-    steps = services.folder_transfer(
-        actor=actor, bucket=bucket, dst_bucket=dst_bucket, plan=plan, move=move
-    )
-    context = {**context, "bucket": bucket, "move": move, "dst_bucket": dst_bucket,
-               "total": len(plan)}  # fmt: skip
-    return StreamingHttpResponse(_progress_page(request, context, steps))
-
-
-def _progress_page(request: HttpRequest, context: dict, steps: Iterator) -> Iterator[str]:
-    # The page streams: the browser shows each step as it happens, without JavaScript.
-    head, tail = render_to_string("sharing/transfer_progress.html", context, request).split(
-        "<!--steps-->"
-    )
-    yield head
-    failures = 0
-    for step in steps:
-        failures += not step.ok
-        state = "ok" if step.ok else "failed"
-        note = "" if step.ok else f" — {escape(step.message)}"
-        yield (
-            f'<li class="step step-{state}"><progress value="{step.index}" max="{step.total}"></progress> '
-            f"{step.index} of {step.total}: {escape(step.key)}{note}</li>\n"
-        )
-    yield f'<p class="message message-{"error" if failures else "success"}" data-testid="transfer-done">'
-    total, verb = context["total"], "moved" if context["move"] else "copied"
-    yield f"Done: {total - failures} of {total} {ngettext('file', 'files', total)} {verb}"
-    yield f"{f', {failures} failed' if failures else ''}.</p>" + tail
+    return redirect(job_url(job))
 
 
 urlpatterns = [

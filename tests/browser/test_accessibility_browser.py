@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from sharing import services
 from sharing.audit import Actor
 from sharing.models import BucketGrant, BucketSettings, LinkKind, Role
-from sharing.services import file_requests, links
+from sharing.services import file_requests, folder_jobs, links
 from tests.browser.test_buckets_browser import log_in
 from tests.conftest import server_client
 
@@ -25,6 +25,7 @@ SCHEMES = ["light", "dark"]
 BLOCKING = {"serious", "critical"}
 BUCKET = "a11y-files"
 KEY = "projects/2026/report-06.txt"
+TABLE_KEY = "projects/2026/figures.csv"  # a table preview
 # Runs axe and returns its serious and critical violations, each with the elements it names.
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
@@ -44,6 +45,7 @@ def files(real_s3, alice, bob, settings, live_server) -> str:
     BucketGrant.objects.create(user=bob, bucket=BUCKET, role=Role.READ)
     BucketSettings.objects.create(bucket=BUCKET, public_files=True)  # the upload panel's select
     server_client(real_s3).put_object(Bucket=BUCKET, Key=KEY, Body=b"Report.\n" * 300)
+    server_client(real_s3).put_object(Bucket=BUCKET, Key=TABLE_KEY, Body=b"a;b\n1;2\n" * 50)
     new = links.link_create(
         actor=actor,
         bucket=BUCKET,
@@ -102,7 +104,10 @@ def test_pages_of_a_member(new_context, live_server, files, username):
     folder = f"/b/{BUCKET}/?{urlencode({'prefix': 'projects/2026/'})}"
     file = f"/b/{BUCKET}/object/?{urlencode({'key': KEY})}"
     paths = ["/buckets/", folder, file, file + "#share", "/links/", "/activity/", "/account/"]
-    paths += ["/account/password/"]
+    paths += ["/jobs/"]
+    paths += ["/account/password/", f"{folder}&view=grid", f"{folder}&view=list"]
+    paths += [f"/b/{BUCKET}/object/?{urlencode({'key': TABLE_KEY})}"]
+    paths += [f"/b/{BUCKET}/search/?{urlencode({'q': 'report', 'type': 'text'})}"]
     found = violations_on(context, live_server, paths)
     assert not found, "\n".join(found)
 
@@ -175,5 +180,9 @@ def test_folder_link_and_file_request_pages(new_context, live_server, files, ali
     folder = urlencode({"prefix": "projects/2026/"})
     paths = [f"/b/{BUCKET}/share-many/?{folder}", f"/b/{BUCKET}/request-files/?{folder}"]
     paths += [f"/links/{folder_link.link.pk}/"]
+    job = folder_jobs.folder_job_start(
+        actor=actor, kind="delete", bucket=BUCKET, prefix="projects/"
+    )
+    paths += [f"/jobs/{job.id}/", "/jobs/"]
     found += violations_on(member, live_server, paths)
     assert not found, "\n".join(found)

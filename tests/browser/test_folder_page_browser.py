@@ -5,6 +5,7 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.test_folder_job_browser import worker  # noqa: F401
 from tests.browser.test_upload_browser import (  # noqa: F401
     BUCKET,
     assert_no_csp_violation,
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.browser
 FILES = {"docs/medium.txt": 500, "docs/big.txt": 4000, "docs/small.txt": 3}
 
 
-def test_sort_by_size_select_all_and_copy(portal, page, real_s3):  # noqa: F811
+def test_sort_by_size_select_all_and_copy(portal, worker, page, real_s3):  # noqa: F811
     raw = server_client(real_s3)
     for key, size in FILES.items():
         raw.put_object(Bucket=BUCKET, Key=key, Body=b"x" * size)
@@ -41,7 +42,9 @@ def test_sort_by_size_select_all_and_copy(portal, page, real_s3):  # noqa: F811
     expect(page.get_by_test_id("selection")).to_contain_text("big.txt")
     page.get_by_label("Destination folder (empty: the top of the bucket)").fill("copied")
     page.get_by_test_id("transfer-submit").click()
-    expect(page.get_by_test_id("transfer-done")).to_have_text("Done: 4 of 4 files copied.")
+    expect(page.get_by_test_id("job-summary")).to_have_text(
+        "Done: 4 of 4 files copied.", timeout=60_000
+    )
 
     listed = raw.list_objects_v2(Bucket=BUCKET, Prefix="copied/").get("Contents", [])
     assert {item["Key"]: item["Size"] for item in listed} == {

@@ -31,13 +31,15 @@ def keys_in(raw, bucket: str, prefix: str = "") -> set[str]:
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
-def transfer(client, prefix: str, dst_key: str, mode: str) -> str:
+def transfer(client, run_tasks, prefix: str, dst_key: str, mode: str) -> str:
+    """Start a folder copy or move, run its job with the real worker; return the job's page."""
     url = reverse("object_transfer", args=["src-bucket"])
     response = client.post(
         f"{url}?prefix={prefix}", {"dst_bucket": "dst-bucket", "dst_key": dst_key, "mode": mode}
     )
-    assert response.status_code == 200
-    return b"".join(response.streaming_content).decode()
+    assert response.status_code == 302
+    run_tasks()
+    return client.get(response.url).content.decode()
 
 
 def audit_pairs(action: str, bucket: str) -> list[tuple[str, str, str]]:
@@ -45,8 +47,8 @@ def audit_pairs(action: str, bucket: str) -> list[tuple[str, str, str]]:
     return [(row.key, row.phase, row.outcome) for row in rows]
 
 
-def test_folder_copy_copies_sub_folder_markers(client, project):
-    page = transfer(client, "project/", "copy", "copy")
+def test_folder_copy_copies_sub_folder_markers(client, project, run_tasks):
+    page = transfer(client, run_tasks, "project/", "copy", "copy")
     assert "failed" not in page
     assert "Done: 4 of 4 files copied." in page
     assert keys_in(project, "dst-bucket") == {
@@ -61,8 +63,8 @@ def test_folder_copy_copies_sub_folder_markers(client, project):
     }  # fmt: skip
 
 
-def test_folder_move_moves_markers_and_leaves_nothing(client, project):
-    page = transfer(client, "project/", "moved", "move")
+def test_folder_move_moves_markers_and_leaves_nothing(client, project, run_tasks):
+    page = transfer(client, run_tasks, "project/", "moved", "move")
     assert "Done: 4 of 4 files moved." in page
     assert keys_in(project, "dst-bucket") == {
         "moved/", "moved/b.txt", "moved/docs/", "moved/docs/a.txt"
@@ -75,17 +77,18 @@ def test_folder_move_moves_markers_and_leaves_nothing(client, project):
     ]
 
 
-def test_empty_folder_moves(client, project):
-    page = transfer(client, "empty/", "elsewhere", "move")
+def test_empty_folder_moves(client, project, run_tasks):
+    page = transfer(client, run_tasks, "empty/", "elsewhere", "move")
     assert "Done: 1 of 1 file moved." in page
     assert keys_in(project, "dst-bucket") == {"elsewhere/"}
     assert keys_in(project, "src-bucket", "empty") == set()
 
 
-def test_folder_delete_removes_markers(client, project):
+def test_folder_delete_removes_markers(client, project, run_tasks):
     url = reverse("folder_delete", args=["src-bucket"])
     response = client.post(f"{url}?prefix=project/")
     assert response.status_code == 302
+    run_tasks()
     assert keys_in(project, "src-bucket", "project") == set()
     listing = client.get(reverse("bucket_detail", args=["src-bucket"]))
     assert "project/" not in listing.content.decode()

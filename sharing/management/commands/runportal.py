@@ -1,8 +1,10 @@
 """`make run`: migrate, start the embedded S3 server if configured, create the first admin, serve.
 
 Beside the web server run the task worker (`manage.py db_worker`), the audit sealer
-(`manage.py audit_seal --every 2`), the link reminders (`manage.py links_remind --every 300`) and
-the file request reports (`manage.py file_requests_report --every 60`). While it serves,
+(`manage.py audit_seal --every 2`), the link reminders (`manage.py links_remind --every 300`),
+the file request reports (`manage.py file_requests_report --every 60`), the resumer of
+interrupted folder jobs (`manage.py folder_jobs_resume --every 30`) and the search index's
+schedule (`manage.py search_reindex --every 300`). While it serves,
 var/runtime.json records its ports, so that commands run from a plain shell reach the same servers
 (settings.py reads it when PORT or S3_PORT is not in the environment)."""
 
@@ -32,10 +34,15 @@ GUNICORN_STOP_TIMEOUT = GUNICORN_GRACEFUL_TIMEOUT + 5
 SEAL_EVERY_SECONDS = 2
 REMIND_EVERY_SECONDS = 300  # link reminders are due a day ahead: minutes late is on time
 REPORT_EVERY_SECONDS = 60  # file request visits are reported after minutes of quiet
+RESUME_EVERY_SECONDS = 30  # folder jobs whose worker was killed go on (folder_jobs.py)
+# Every 5 minutes, queue a walk of each bucket whose search index is over an hour old.
+REINDEX_EVERY_SECONDS = 300
 PERIODIC_COMMANDS = (
     ("audit_seal", SEAL_EVERY_SECONDS),
     ("links_remind", REMIND_EVERY_SECONDS),
     ("file_requests_report", REPORT_EVERY_SECONDS),
+    ("folder_jobs_resume", RESUME_EVERY_SECONDS),
+    ("search_reindex", REINDEX_EVERY_SECONDS),
 )
 
 DATABASE_TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
