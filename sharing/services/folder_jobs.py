@@ -6,7 +6,7 @@ row update with the cursor (the last key of the page), so a killed job resumes a
 killed run removed without recording it. Copying again what a killed run copied is harmless:
 the destination was checked for clashes when the job started, and the object written there since
 is the job's own copy. Folder markers of a move or delete are handled last, what is inside a
-folder first (see objects._children_first).
+folder first (see objects.objects_delete).
 """
 
 import concurrent.futures

@@ -1,7 +1,6 @@
 """File actions: download links, folders, copy, move, rename and delete."""
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -34,17 +33,6 @@ class TransferResult:
     copied: int
     deleted: int
     warning: str = ""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One object of a folder transfer, for progress pages."""
-
-    index: int
-    total: int
-    key: str
-    ok: bool
-    message: str = ""
 
 
 def file_name(key: str) -> str:
@@ -250,35 +238,13 @@ def _plan(
     return plan
 
 
-def folder_transfer(
-    *, actor: Actor, bucket: str, dst_bucket: str, plan: list[tuple[str, str]], move: bool
-) -> Iterator[Step]:
-    """Copy or move each planned object, one audit pair per call, yielding progress."""
-    if move:
-        plan = _children_first(plan)
-    total = len(plan)
-    for index, (key, dst_key) in enumerate(plan, start=1):
-        try:
-            _copy_one(actor=actor, bucket=bucket, key=key, dst_bucket=dst_bucket, dst_key=dst_key)
-            if move:
-                _delete_one(actor=actor, bucket=bucket, key=key)
-        except s3.S3Error as error:
-            yield Step(index=index, total=total, key=key, ok=False, message=error.message)
-        else:
-            yield Step(index=index, total=total, key=key, ok=True)
-
-
-def _children_first(plan: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    # SeaweedFS ignores the delete of a folder marker ("docs/") while the folder still holds
-    # files, yet answers that it deleted it: delete what is in a folder before the folder.
-    # In reverse key order, every key comes after all the keys it is a prefix of.
-    return sorted(plan, key=lambda pair: pair[0], reverse=True)
-
-
 def objects_delete(*, actor: Actor, bucket: str, keys: list[str]) -> s3.DeleteResult:
     """Delete the given files (batches of 1000), one audit pair per file."""
     permissions.require(actor=actor, bucket=bucket, role=Role.WRITE, action="object.delete")
-    keys = sorted(keys, reverse=True)  # what is inside a folder first: see _children_first
+    # SeaweedFS ignores the delete of a folder marker ("docs/") while the folder still holds
+    # files, yet answers that it deleted it: delete what is in a folder before the folder.
+    # In reverse key order, every key comes after all the keys it is a prefix of.
+    keys = sorted(keys, reverse=True)
     deleted: list[str] = []
     failed: dict[str, str] = {}
     for start in range(0, len(keys), s3.core.DELETE_BATCH):
